@@ -1,0 +1,322 @@
+"""The ``citeline`` command line. Every listing/report command takes ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from citeline.config import Settings, load_settings
+from citeline.contracts import EVERYONE, Principal
+from citeline.errors import CitelineError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="citeline: answers with citations from your documents.")
+docs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove ingested documents.")
+runs_app = typer.Typer(no_args_is_help=True, help="Ingestion runs.")
+app.add_typer(docs_app, name="docs")
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class _State:
+    config: Path | None = None
+    data_dir: Path | None = None
+
+
+state = _State()
+
+
+def _settings() -> Settings:
+    overrides = {"data_dir": state.data_dir} if state.data_dir else {}
+    return load_settings(state.config, **overrides)
+
+
+def _store(settings: Settings):
+    from citeline.store import open_store
+
+    return open_store(settings)
+
+
+def _emit_json(items) -> None:
+    """One JSON object per line (JSON Lines) so scripts can stream it."""
+    for item in items:
+        sys.stdout.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")
+
+
+def _groups(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [g.strip() for g in value.split(",") if g.strip()]
+
+
+@app.callback()
+def main(
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default ./citeline.toml).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./.citeline).")] = None,
+) -> None:
+    state.config = config
+    state.data_dir = data_dir
+
+
+@app.command()
+def init() -> None:
+    """Write a commented citeline.toml with the defaults and create the data directory."""
+    settings = _settings()
+    path = Path("citeline.toml")
+    if not path.exists():
+        path.write_text(
+            "# citeline settings; every key can also be set as CITELINE_<SECTION>__<KEY>\n"
+            f'data_dir = "{settings.data_dir}"\ntenant = "{settings.tenant}"\n\n'
+            "[ingest]\n# workers = 0          # 0 = one per CPU\n# file_timeout_s = 300\n# max_file_mb = 512\n"
+            "# ocr = true\n\n[chunking]\n# target_words = 280\n# max_words = 400\n\n"
+            "[embedding]\n# batch_size = 32\n"
+        )
+        out.print(f"wrote {path}")
+    store = _store(settings)
+    out.print(f"database {settings.db_path} (schema v{store.schema_version()}), config hash {settings.config_hash()}")
+    store.close()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories.")],
+    acl: Annotated[Optional[str], typer.Option("--acl", help="Comma-separated groups that may read these documents.")] = None,
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Tenant (default from settings).")] = None,
+    password: Annotated[Optional[str], typer.Option("--password", help="Password for encrypted PDFs.")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files are gone from these paths.")] = False,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Try unchanged files that failed before again.")] = False,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Compute embeddings (else later: citeline embed).")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest files and folders: extract, chunk, index, embed. Incremental and resumable."""
+    from citeline.ingest.embed import OnnxMiniLMEmbedder
+    from citeline.ingest.pipeline import IngestPipeline
+    from citeline.ingest.progress import RichProgress
+
+    settings = _settings()
+    store = _store(settings)
+    embedder = OnnxMiniLMEmbedder(settings.embedding) if embed else None
+    show = not as_json and err.is_terminal
+    try:
+        with RichProgress(err, enabled=show) as progress:
+            report = IngestPipeline(settings, store, embedder, progress).run(
+                paths, acl=_groups(acl), tenant=tenant, password=password, sync=sync, retry_failed=retry_failed,
+                embed=embed)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: run `citeline ingest` again to resume where it stopped")
+        raise typer.Exit(130) from None
+    finally:
+        store.close()
+    if as_json:
+        _emit_json([report.to_json()])
+        return
+    c = report.counts
+    table = Table(title=f"ingest run {report.run_id} · {report.seconds:.1f} s", show_lines=False)
+    for col in ("files", "new", "updated", "unchanged", "failed", "removed", "pages", "chunks", "embedded"):
+        table.add_column(col, justify="right")
+    table.add_row(*(str(c[k]) for k in ("files_seen", "new", "updated", "unchanged", "failed", "removed", "pages",
+                                         "chunks", "embedded")))
+    out.print(table)
+    if report.failures:
+        ft = Table(title=f"{len(report.failures)} failed (citeline docs list --failed)", title_style="red")
+        ft.add_column("file", overflow="fold")
+        ft.add_column("reason", overflow="fold")
+        for path, reason in report.failures[:25]:
+            ft.add_row(path, reason)
+        if len(report.failures) > 25:
+            ft.add_row(f"… {len(report.failures) - 25} more", "")
+        out.print(ft)
+    for path, reason in report.warnings[:10]:
+        err.print(f"[yellow]warning[/] {path}: {reason}")
+
+
+@app.command()
+def embed(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Compute embeddings for chunks that have none yet (after --no-embed or an interrupted run)."""
+    from citeline.ingest.embed import OnnxMiniLMEmbedder
+    from citeline.ingest.pipeline import IngestPipeline
+    from citeline.ingest.progress import RichProgress
+
+    settings = _settings()
+    store = _store(settings)
+    try:
+        with RichProgress(err, enabled=not as_json and err.is_terminal) as progress:
+            n = IngestPipeline(settings, store, OnnxMiniLMEmbedder(settings.embedding), progress).embed_pending()
+    finally:
+        store.close()
+    if as_json:
+        _emit_json([{"embedded": n}])
+    else:
+        out.print(f"embedded {n} chunks")
+
+
+@docs_app.command("list")
+def docs_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only failed or stale documents.")] = False,
+    status: Annotated[Optional[str], typer.Option("--status", help="Comma-separated statuses.")] = None,
+    tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List documents: id, source path, status, pages, chunks, error."""
+    settings = _settings()
+    store = _store(settings)
+    statuses = _groups(status) or (["failed", "stale", "needs_ocr", "partial"] if failed else None)
+    docs = store.list_documents(tenant or settings.tenant, status=statuses)
+    store.close()
+    if as_json:
+        _emit_json(d.to_json() for d in docs)
+        return
+    table = Table(title=f"{len(docs)} documents")
+    for col in ("id", "source", "status", "pages", "chunks", "error"):
+        table.add_column(col, overflow="fold")
+    colors = {"ok": "green", "partial": "yellow", "needs_ocr": "yellow", "failed": "red", "stale": "red"}
+    for d in docs:
+        table.add_row(d.id, d.source_uri, f"[{colors.get(d.status, 'white')}]{d.status}[/]", str(d.page_count),
+                      str(d.chunk_count), d.error or "")
+    out.print(table)
+
+
+@docs_app.command("show")
+def docs_show(
+    doc_id: str,
+    chunks: Annotated[bool, typer.Option("--chunks", help="Also print the chunks.")] = False,
+    tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one document (and optionally its chunks with page and offsets)."""
+    settings = _settings()
+    store = _store(settings)
+    t = tenant or settings.tenant
+    doc = store.get_document(doc_id, tenant=t)
+    if doc is None:
+        store.close()
+        raise CitelineError(f"no document {doc_id!r} in tenant {t!r} (see citeline docs list)")
+    items = store.chunks_of(doc_id, tenant=t) if chunks else []
+    store.close()
+    data = doc.to_json() | {"metadata": doc.metadata}
+    if chunks:
+        data["chunk_list"] = [
+            {"id": c.id, "page": c.page, "start": c.start, "end": c.end, "heading_path": c.heading_path, "text": c.text}
+            for c in items
+        ]
+    if as_json:
+        _emit_json([data])
+        return
+    for key, value in data.items():
+        if key != "chunk_list":
+            out.print(f"[bold]{key:>13}[/] {value}")
+    for c in items:
+        out.print(f"\n[bold cyan]p.{c.page} [{c.start}:{c.end}][/] [dim]{c.heading_path}[/]\n{c.text}")
+
+
+@docs_app.command("rm")
+def docs_rm(
+    doc_ids: Annotated[list[str], typer.Argument(help="Document ids.")],
+    tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Remove documents with their chunks and vectors."""
+    settings = _settings()
+    store = _store(settings)
+    results = [{"id": d, "removed": store.delete_document(d, tenant=tenant or settings.tenant)} for d in doc_ids]
+    store.close()
+    if as_json:
+        _emit_json(results)
+    else:
+        for r in results:
+            out.print(f"{r['id']}: {'removed' if r['removed'] else '[red]not found[/]'}")
+    if not all(r["removed"] for r in results):
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List ingestion runs with their status and counts."""
+    settings = _settings()
+    store = _store(settings)
+    runs = store.list_runs(limit)
+    store.close()
+    if as_json:
+        _emit_json(r.to_json() for r in runs)
+        return
+    table = Table(title="ingestion runs")
+    for col in ("id", "status", "started", "files", "new", "updated", "failed", "chunks", "config"):
+        table.add_column(col)
+    for r in runs:
+        c = r.counts
+        table.add_row(r.id, r.status, r.started_at[:19], *(str(c.get(k, "")) for k in
+                      ("files_seen", "new", "updated", "failed", "chunks")), r.config_hash)
+    out.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    as_groups: Annotated[Optional[str], typer.Option("--as", help="Search as a member of these groups.")] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
+    tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Keyword search (BM25) over the chunks you may read."""
+    settings = _settings()
+    store = _store(settings)
+    principal = Principal(tenant=tenant or settings.tenant, groups=tuple(_groups(as_groups) or [EVERYONE]))
+    hits = store.keyword_search(query, principal, k=k)
+    store.close()
+    if as_json:
+        _emit_json({"chunk_id": h.chunk_id, "document_id": h.document_id, "title": h.title, "source_path": h.source_uri,
+                    "page": h.page, "start": h.start, "end": h.end, "score": round(h.score, 4), "text": h.text}
+                   for h in hits)
+        return
+    if not hits:
+        out.print("no results")
+    for i, h in enumerate(hits, 1):
+        out.print(f"[bold]{i}. {h.title}[/] [dim]{h.source_uri} p.{h.page} · score {h.score:.2f}[/]")
+        out.print("   " + " ".join(h.text.split())[:300])
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    as_groups: Annotated[Optional[str], typer.Option("--as", help="Ask as a member of these groups.")] = None,
+    tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer from the documents with citations (extractive; declines when nothing matches)."""
+    from citeline.answer.extractive import answer_question
+
+    settings = _settings()
+    store = _store(settings)
+    principal = Principal(tenant=tenant or settings.tenant, groups=tuple(_groups(as_groups) or [EVERYONE]))
+    try:
+        result = answer_question(question, store, principal, settings)
+    finally:
+        store.close()
+    if as_json:
+        _emit_json([result.to_json()])
+        return
+    out.print(f"[bold]Q:[/] {question}")
+    if result.decision == "declined":
+        out.print(f"[yellow]{result.answer}[/]")
+        return
+    out.print(f"[bold]A:[/] {result.answer}")
+    for c in result.citations:
+        out.print(f"  [cyan][{c.n}][/] {c.title} — {c.source_uri}, p.{c.page}: [dim]\"{c.quote[:200]}\"[/]")
+
+
+def run() -> None:
+    try:
+        app()
+    except CitelineError as e:
+        err.print(f"[red]error[/] ({e.stage}): {e}")
+        sys.exit(1)

@@ -1,0 +1,116 @@
+"""One settings model, read from ``citeline.toml`` and ``CITELINE_*`` environment variables.
+
+Precedence (highest first): explicit overrides passed in code, environment variables
+(``CITELINE_DATA_DIR``, nested with ``__``: ``CITELINE_INGEST__WORKERS=4``), the TOML file,
+defaults. The resolved settings are hashed (:meth:`Settings.config_hash`); the hash is stored
+with every ingestion run and, later, every answer. Secrets are ``SecretStr`` and never appear
+in the hash input, in ``repr`` or in logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from citeline.errors import ConfigError
+
+CONFIG_ENV = "CITELINE_CONFIG"
+DEFAULT_CONFIG_FILE = "citeline.toml"
+
+
+class IngestSettings(BaseModel):
+    workers: int = Field(0, ge=0, description="Extraction worker processes; 0 = number of CPUs.")
+    file_timeout_s: float = Field(300.0, gt=0, description="A file taking longer is killed and reported.")
+    worker_memory_mb: int = Field(3072, ge=256, description="Address-space limit of each worker.")
+    max_file_mb: float = Field(512.0, gt=0, description="Larger files are rejected with a reason.")
+    ocr: bool = Field(True, description="OCR image-only PDF pages with Tesseract when it is installed.")
+    ocr_dpi: int = Field(300, ge=72, le=600)
+    ocr_max_pages: int = Field(200, ge=0, description="At most this many pages OCR'd per file.")
+    include: list[str] = Field(
+        default_factory=lambda: [".pdf", ".docx", ".html", ".htm", ".md", ".markdown", ".txt", ".csv"],
+        description="File extensions picked up when a directory is ingested.",
+    )
+
+    @field_validator("include")
+    @classmethod
+    def _dotted(cls, v: list[str]) -> list[str]:
+        return [e.lower() if e.startswith(".") else "." + e.lower() for e in v]
+
+
+class ChunkSettings(BaseModel):
+    target_words: int = Field(280, ge=20)
+    max_words: int = Field(400, ge=40)
+    min_words: int = Field(40, ge=0, description="A section shorter than this is merged with the next.")
+
+
+class EmbeddingSettings(BaseModel):
+    model: str = Field("all-MiniLM-L6-v2", description="Sentence-embedding model name.")
+    batch_size: int = Field(32, ge=1, le=1024)
+    threads: int = Field(0, ge=0, description="onnxruntime intra-op threads; 0 = number of CPUs.")
+    max_tokens: int = Field(256, ge=8, le=512)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CITELINE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(Path(".citeline"), description="Where the database and caches live.")
+    tenant: str = Field("default", min_length=1, max_length=64)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    chunking: ChunkSettings = Field(default_factory=ChunkSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get(CONFIG_ENV, DEFAULT_CONFIG_FILE)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "citeline.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    def config_hash(self) -> str:
+        """sha256 (first 16 hex) of the resolved settings that change results; no secrets, no paths."""
+        data = self.model_dump(mode="json", exclude={"data_dir"})
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; a bad value raises :class:`ConfigError` naming the field and the value."""
+    from pydantic import ValidationError
+
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file not found: {config_file}")
+        os.environ[CONFIG_ENV] = str(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}={err.get('input')!r}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

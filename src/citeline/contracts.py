@@ -1,0 +1,213 @@
+"""The contracts every stage speaks. This file is the source of truth.
+
+Stages talk to each other only through the Protocols and result dataclasses below; a new
+backend (a PostgreSQL store, a different embedder) implements the Protocol and passes the
+shared contract tests in ``tests/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+BlockKind = Literal["heading", "paragraph", "list", "table", "code"]
+DocStatus = Literal["ok", "partial", "needs_ocr", "failed", "stale"]
+
+#: ACL group that every principal of a tenant belongs to.
+EVERYONE = "everyone"
+
+
+# ---------------------------------------------------------------- extraction
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A structural unit of a page: ``page.text[start:end] == text``."""
+
+    kind: BlockKind
+    start: int
+    end: int
+    level: int = 0  # heading level (1 = top); 0 for non-headings
+
+
+@dataclass(slots=True)
+class Page:
+    number: int  # 1-based
+    text: str
+    blocks: list[Block]
+    needs_ocr: bool = False
+    ocr: bool = False  # text came from OCR
+
+
+@dataclass(slots=True)
+class ExtractedDocument:
+    doc_type: str  # pdf | docx | html | markdown | text | csv
+    title: str
+    pages: list[Page]
+    metadata: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Extractor(Protocol):
+    """Turns the bytes of one file into pages of text with structural blocks."""
+
+    doc_type: str
+
+    def extract(self, data: bytes, *, name: str, password: str | None = None) -> ExtractedDocument: ...
+
+
+# ---------------------------------------------------------------- chunks & documents
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A retrievable passage: ``pages[page].text[start:end] == text``."""
+
+    id: str  # hash of document id, position and text
+    document_id: str
+    ordinal: int
+    page: int
+    start: int
+    end: int
+    heading_path: str  # "Warranty > Exclusions"
+    text: str
+    text_hash: str  # hash of text alone: the embedding cache key
+
+
+@dataclass(slots=True)
+class DocumentRecord:
+    id: str
+    tenant: str
+    source_uri: str
+    status: DocStatus
+    content_hash: str | None = None
+    title: str | None = None
+    doc_type: str | None = None
+    page_count: int = 0
+    chunk_count: int = 0
+    size_bytes: int | None = None
+    mtime: float | None = None
+    acl: list[str] = field(default_factory=lambda: [EVERYONE])
+    metadata: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    run_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "source_path": self.source_uri,
+            "status": self.status,
+            "title": self.title,
+            "type": self.doc_type,
+            "pages": self.page_count,
+            "chunks": self.chunk_count,
+            "acl": self.acl,
+            "content_hash": self.content_hash,
+            "error": self.error,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(slots=True)
+class IngestRun:
+    id: str
+    started_at: str
+    status: Literal["running", "finished", "interrupted", "failed"]
+    config_hash: str
+    finished_at: str | None = None
+    args: dict = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "config_hash": self.config_hash,
+            "args": self.args,
+            **self.counts,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking: a tenant and the ACL groups they belong to."""
+
+    tenant: str
+    groups: tuple[str, ...] = (EVERYONE,)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    chunk_id: str
+    document_id: str
+    title: str | None
+    source_uri: str
+    page: int
+    start: int
+    end: int
+    heading_path: str
+    text: str
+    score: float
+
+
+# ---------------------------------------------------------------- protocols
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def warm_up(self) -> None: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return float32 L2-normalised vectors, shape (len(texts), dim)."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Documents, pages, chunks, keyword index, vectors and ingestion runs."""
+
+    def close(self) -> None: ...
+
+    # documents
+    def get_document(self, doc_id: str, *, tenant: str) -> DocumentRecord | None: ...
+    def find_document(self, tenant: str, source_uri: str) -> DocumentRecord | None: ...
+    def list_documents(
+        self, tenant: str, *, status: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[DocumentRecord]: ...
+    def document_index(self, tenant: str) -> dict[str, DocumentRecord]: ...
+    def replace_document(self, doc: DocumentRecord, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None: ...
+    def mark_failed(self, doc: DocumentRecord) -> DocumentRecord: ...
+    def touch_document(self, doc_id: str, *, mtime: float | None, size: int | None, acl: list[str], run_id: str) -> None: ...
+    def delete_document(self, doc_id: str, *, tenant: str) -> bool: ...
+
+    # pages & chunks
+    def get_page(self, doc_id: str, page: int, *, tenant: str) -> Page | None: ...
+    def chunks_of(self, doc_id: str, *, tenant: str) -> list[Chunk]: ...
+    def count_chunks(self, tenant: str | None = None) -> int: ...
+
+    # keyword search (permission filter inside the query)
+    def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]: ...
+
+    # vectors
+    def pending_embeddings(self, model: str, after_rowid: int, limit: int) -> list[tuple[int, str, str]]: ...
+    def count_pending_embeddings(self, model: str) -> int: ...
+    def put_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None: ...
+
+    # runs
+    def start_run(self, config_hash: str, args: dict) -> IngestRun: ...
+    def finish_run(self, run_id: str, status: str, counts: dict[str, int]) -> None: ...
+    def list_runs(self, limit: int = 20) -> list[IngestRun]: ...
+
+    # schema
+    def schema_version(self) -> int: ...

@@ -1,0 +1,98 @@
+"""Numbered schema migrations, applied in order on open and recorded in ``schema_migrations``.
+
+Never edit a released migration: add the next number.
+"""
+
+from __future__ import annotations
+
+SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "documents, pages, chunks, fts, embeddings, ingest runs",
+        """
+        CREATE TABLE documents (
+            id            TEXT PRIMARY KEY,
+            tenant        TEXT NOT NULL,
+            source_uri    TEXT NOT NULL,
+            content_hash  TEXT,
+            title         TEXT,
+            doc_type      TEXT,
+            page_count    INTEGER NOT NULL DEFAULT 0,
+            chunk_count   INTEGER NOT NULL DEFAULT 0,
+            size_bytes    INTEGER,
+            mtime         REAL,
+            acl           TEXT NOT NULL DEFAULT '[]',
+            metadata      TEXT NOT NULL DEFAULT '{}',
+            status        TEXT NOT NULL,
+            error         TEXT,
+            run_id        TEXT,
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL,
+            UNIQUE (tenant, source_uri)
+        );
+        CREATE INDEX documents_status ON documents (tenant, status);
+
+        CREATE TABLE document_acl (
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            grp         TEXT NOT NULL,
+            PRIMARY KEY (document_id, grp)
+        ) WITHOUT ROWID;
+        CREATE INDEX document_acl_grp ON document_acl (grp, document_id);
+
+        CREATE TABLE pages (
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            page_no     INTEGER NOT NULL,
+            text        TEXT NOT NULL,
+            blocks      TEXT NOT NULL DEFAULT '[]',
+            needs_ocr   INTEGER NOT NULL DEFAULT 0,
+            ocr         INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (document_id, page_no)
+        );
+
+        CREATE TABLE chunks (
+            rowid        INTEGER PRIMARY KEY,
+            id           TEXT NOT NULL UNIQUE,
+            document_id  TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal      INTEGER NOT NULL,
+            page         INTEGER NOT NULL,
+            start_char   INTEGER NOT NULL,
+            end_char     INTEGER NOT NULL,
+            heading_path TEXT NOT NULL DEFAULT '',
+            text         TEXT NOT NULL,
+            text_hash    TEXT NOT NULL
+        );
+        CREATE INDEX chunks_document ON chunks (document_id, ordinal);
+        CREATE INDEX chunks_text_hash ON chunks (text_hash);
+
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, heading_path, content='chunks', content_rowid='rowid',
+            tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text, heading_path) VALUES (new.rowid, new.text, new.heading_path);
+        END;
+        CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, heading_path)
+            VALUES ('delete', old.rowid, old.text, old.heading_path);
+        END;
+
+        CREATE TABLE embeddings (
+            text_hash TEXT NOT NULL,
+            model     TEXT NOT NULL,
+            dim       INTEGER NOT NULL,
+            vector    BLOB NOT NULL,
+            PRIMARY KEY (text_hash, model)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE ingest_runs (
+            id          TEXT PRIMARY KEY,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            status      TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            args        TEXT NOT NULL DEFAULT '{}',
+            counts      TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    ),
+]

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from citeline.contracts import Block, Chunk, DocumentRecord, Page, Principal
+from citeline.ingest.chunk import text_hash
+from citeline.store import SqliteStore
+from citeline.store.migrations import SQLITE_MIGRATIONS
+from citeline.store.sql import document_id
+
+EXPECTED = {
+    "documents": {"id", "tenant", "source_uri", "content_hash", "title", "doc_type", "page_count", "chunk_count",
+                  "size_bytes", "mtime", "acl", "metadata", "status", "error", "run_id", "created_at", "updated_at"},
+    "document_acl": {"document_id", "grp"},
+    "pages": {"document_id", "page_no", "text", "blocks", "needs_ocr", "ocr"},
+    "chunks": {"rowid", "id", "document_id", "ordinal", "page", "start_char", "end_char", "heading_path", "text",
+               "text_hash"},
+    "embeddings": {"text_hash", "model", "dim", "vector"},
+    "ingest_runs": {"id", "started_at", "finished_at", "status", "config_hash", "args", "counts"},
+    "schema_migrations": {"version", "name", "applied_at"},
+}
+
+
+def _doc(tenant="t1", uri="/docs/a.txt", acl=("everyone",), text="Refunds take ten days to reach the card."):
+    did = document_id(tenant, uri)
+    page = Page(1, text, [Block("paragraph", 0, len(text))])
+    chunk = Chunk(id=f"{did}-0", document_id=did, ordinal=0, page=1, start=0, end=len(text), heading_path="",
+                  text=text, text_hash=text_hash(text))
+    return DocumentRecord(id=did, tenant=tenant, source_uri=uri, status="ok", content_hash="h" + text[:5],
+                          title=uri, doc_type="text", acl=list(acl)), [page], [chunk]
+
+
+def test_migrates_empty_database_and_records_version(tmp_path):
+    path = tmp_path / "x.db"
+    store = SqliteStore(path)
+    assert store.schema_version() == max(v for v, _, _ in SQLITE_MIGRATIONS)
+    store.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    for table, cols in EXPECTED.items():
+        got = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+        assert cols <= got, (table, cols - got)
+    assert con.execute("SELECT name FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+    versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == [v for v, _, _ in SQLITE_MIGRATIONS]
+    con.close()
+    # re-opening applies nothing twice
+    again = SqliteStore(path)
+    assert again.schema_version() == versions[-1]
+    again.close()
+
+
+def test_replace_is_atomic_and_keyword_index_follows(store):
+    doc, pages, chunks = _doc()
+    store.replace_document(doc, pages, chunks)
+    p = Principal("t1")
+    assert [h.text for h in store.keyword_search("refunds card", p)] == [chunks[0].text]
+    doc2, pages2, chunks2 = _doc(text="Shipping is free above fifty euros.")
+    store.replace_document(doc2, pages2, chunks2)
+    assert store.keyword_search("refunds", p) == []
+    assert len(store.keyword_search("shipping", p)) == 1
+    assert store.count_chunks() == 1
+
+
+def test_acl_and_tenant_filter_inside_query(store):
+    for tenant, uri, acl, text in [
+        ("t1", "/hr.txt", ("hr",), "Salary bands are reviewed every March."),
+        ("t1", "/all.txt", ("everyone",), "Salary is paid on the last working day."),
+        ("t2", "/other.txt", ("everyone",), "Salary for tenant two is secret."),
+    ]:
+        store.replace_document(*_doc(tenant, uri, acl, text))
+    sees = lambda p: sorted(h.source_uri for h in store.keyword_search("salary", p))  # noqa: E731
+    assert sees(Principal("t1", ("everyone",))) == ["/all.txt"]
+    assert sees(Principal("t1", ("everyone", "hr"))) == ["/all.txt", "/hr.txt"]
+    assert sees(Principal("t2", ("everyone", "hr"))) == ["/other.txt"]
+    assert sees(Principal("t1", ())) == []
+
+
+def test_fts_query_syntax_is_neutralised(store):
+    store.replace_document(*_doc())
+    for q in ['"unbalanced', "refunds OR", "NEAR(", "*", "a:b", "' OR 1=1 --", ""]:
+        store.keyword_search(q, Principal("t1"))  # never raises
+
+
+def test_failure_keeps_previous_version_searchable_as_stale(store):
+    doc, pages, chunks = _doc()
+    store.replace_document(doc, pages, chunks)
+    failed = DocumentRecord(id=doc.id, tenant="t1", source_uri=doc.source_uri, status="failed", error="broken")
+    got = store.mark_failed(failed)
+    assert got.status == "stale" and got.error == "broken"
+    assert len(store.keyword_search("refunds", Principal("t1"))) == 1
+    fresh = DocumentRecord(id=document_id("t1", "/new.pdf"), tenant="t1", source_uri="/new.pdf", status="failed",
+                           error="not a PDF")
+    assert store.mark_failed(fresh).status == "failed"
+    assert {d.source_uri for d in store.list_documents("t1", status=["failed", "stale"])} == {"/docs/a.txt", "/new.pdf"}
+
+
+def test_embeddings_pending_and_dedup(store):
+    doc, pages, chunks = _doc()
+    store.replace_document(doc, pages, chunks)
+    pending = store.pending_embeddings("m", 0, 10)
+    assert [p[1] for p in pending] == [chunks[0].text_hash]
+    store.put_embeddings("m", [(chunks[0].text_hash, np.ones(4, dtype=np.float32))])
+    store.put_embeddings("m", [(chunks[0].text_hash, np.zeros(4, dtype=np.float32))])  # ignored: already there
+    assert store.pending_embeddings("m", 0, 10) == []
+    assert store.count_pending_embeddings("m") == 0
+    assert store.get_embeddings("m", [chunks[0].text_hash])[chunks[0].text_hash].tolist() == [1, 1, 1, 1]
+
+
+def test_delete_cascades(store):
+    doc, pages, chunks = _doc()
+    store.replace_document(doc, pages, chunks)
+    assert store.delete_document(doc.id, tenant="other") is False
+    assert store.delete_document(doc.id, tenant="t1") is True
+    assert store.count_chunks() == 0 and store.get_page(doc.id, 1, tenant="t1") is None
+    assert store.keyword_search("refunds", Principal("t1")) == []
+
+
+def test_runs_interrupted_when_left_running(store):
+    r1 = store.start_run("abc", {"paths": ["x"]})
+    r2 = store.start_run("abc", {"paths": ["y"]})
+    store.finish_run(r2.id, "finished", {"new": 1})
+    runs = {r.id: r for r in store.list_runs()}
+    assert runs[r1.id].status == "interrupted"
+    assert runs[r2.id].status == "finished" and runs[r2.id].counts == {"new": 1}
