@@ -32,7 +32,7 @@ DEFAULT_CONFIG_FILE = "citeline.toml"
 class IngestSettings(BaseModel):
     workers: int = Field(0, ge=0, description="Extraction worker processes; 0 = number of CPUs.")
     file_timeout_s: float = Field(300.0, gt=0, description="A file taking longer is killed and reported.")
-    worker_memory_mb: int = Field(3072, ge=256, description="Address-space limit of each worker.")
+    worker_memory_mb: int = Field(2048, ge=128, description="Memory each extraction worker may add beyond its start-up size.")
     max_file_mb: float = Field(512.0, gt=0, description="Larger files are rejected with a reason.")
     ocr: bool = Field(True, description="OCR image-only PDF pages with Tesseract when it is installed.")
     ocr_dpi: int = Field(300, ge=72, le=600)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -149,8 +150,10 @@ class IngestPipeline:
         queue = list(reversed(todo))
         inflight: dict[cf.Future, FileEntry] = {}
         embed_live = self.embedder is not None
+        # spawn, not fork: a forked child would inherit the embedder's threads and address space
         with ProcessPool(max_workers=workers, max_tasks=500, initializer=limit_memory,
-                         initargs=(s.ingest.worker_memory_mb * 2**20,)) as pool:
+                         initargs=(s.ingest.worker_memory_mb * 2**20,),
+                         context=multiprocessing.get_context("spawn")) as pool:
             try:
                 while queue or inflight:
                     while queue and len(inflight) < window:

@@ -32,15 +32,29 @@ class FileResult:
     chunks: list[Chunk]
 
 
+def _vm_size() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def limit_memory(max_bytes: int) -> None:
-    """Pool initializer: cap the worker's address space so one huge file cannot take the machine."""
+    """Pool initializer: cap the worker's address space at its start-up size plus ``max_bytes``,
+    so one huge file fails with a clear reason instead of taking the machine."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        cap = max_bytes if hard == resource.RLIM_INFINITY else min(max_bytes, hard)
+        cap = _vm_size() + max_bytes
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
         resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     except (ValueError, OSError):
         pass
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def read_snapshot(path: str, max_bytes: int) -> tuple[bytes, int, float]:
@@ -51,7 +65,9 @@ def read_snapshot(path: str, max_bytes: int) -> tuple[bytes, int, float]:
             raise FileTooLargeError(f"file is {st.st_size / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB"
                                     " (ingest.max_file_mb)")
         with open(path, "rb") as fh:
-            data = fh.read(max_bytes + 1)
+            data = fh.read(st.st_size + 1)  # read(n) preallocates n bytes: ask for what is there
+            if len(data) > st.st_size:  # grew since stat: read on, up to the limit
+                data += fh.read(max_bytes + 1 - len(data))
     except FileNotFoundError:
         raise ExtractionError("file disappeared before it could be read") from None
     except PermissionError:

@@ -14,6 +14,23 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _CONTAINERS = {"div", "section", "article", "main", "body", "span", "details", "dl", "ul", "ol", "center", "font"}
 
 
+_BREAKING = _BLOCKS | set(_HEADINGS) | {"br", "div", "p", "tr", "ul", "ol", "table", "section", "article", "hr"}
+
+
+def _text(tag) -> str:
+    """Text of an element: inline markup joined as written, block-level children separated by spaces."""
+    from bs4 import NavigableString, Tag
+
+    parts: list[str] = []
+    for node in tag.descendants:
+        if isinstance(node, NavigableString):
+            if type(node).__name__ not in ("Comment", "Doctype", "ProcessingInstruction", "CData"):
+                parts.append(str(node))
+        elif isinstance(node, Tag) and node.name in _BREAKING:
+            parts.append(" ")
+    return "".join(parts)
+
+
 class HtmlExtractor:
     doc_type = "html"
 
@@ -54,33 +71,33 @@ class HtmlExtractor:
                 name_ = child.name.lower()
                 if name_ in _HEADINGS:
                     flush()
-                    builder.add("heading", child.get_text(" "), _HEADINGS[name_])
+                    builder.add("heading", _text(child), _HEADINGS[name_])
                 elif name_ == "table":
                     flush()
-                    rows = [[c.get_text(" ") for c in tr.find_all(["th", "td"])] for tr in child.find_all("tr")]
+                    rows = [[_text(c) for c in tr.find_all(["th", "td"])] for tr in child.find_all("tr")]
                     builder.add("table", table_text(rows))
                 elif name_ == "li":
                     flush()
                     nested = child.find(["ul", "ol"])
                     if nested is not None:
                         nested.extract()
-                        builder.add("list", child.get_text(" "))
+                        builder.add("list", _text(child))
                         walk(nested)
                     else:
-                        builder.add("list", child.get_text(" "))
+                        builder.add("list", _text(child))
                 elif name_ == "pre":
                     flush()
                     builder.add("code", child.get_text())
                 elif name_ in _BLOCKS:
                     flush()
-                    builder.add("paragraph", child.get_text(" "))
+                    builder.add("paragraph", _text(child))
                 elif name_ in _CONTAINERS or child.find(list(_HEADINGS) + ["p", "table", "li"]) is not None:
                     flush()
                     walk(child)
                 elif name_ == "br":
                     flush()
                 else:
-                    inline.append(child.get_text(" "))
+                    inline.append(_text(child))
             flush()
 
         walk(root)
