@@ -56,6 +56,14 @@ def _groups(value: str | None) -> list[str] | None:
     return [g.strip() for g in value.split(",") if g.strip()]
 
 
+def _short_path(path: str) -> str:
+    """Path relative to the working directory when it lies below it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 @app.callback()
 def main(
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML settings file (default ./citeline.toml).")] = None,
@@ -174,11 +182,15 @@ def docs_list(
         _emit_json(d.to_json() for d in docs)
         return
     table = Table(title=f"{len(docs)} documents")
-    for col in ("id", "source", "status", "pages", "chunks", "error"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("pages", justify="right")
+    table.add_column("chunks", justify="right")
+    table.add_column("error", overflow="fold")
     colors = {"ok": "green", "partial": "yellow", "needs_ocr": "yellow", "failed": "red", "stale": "red"}
     for d in docs:
-        table.add_row(d.id, d.source_uri, f"[{colors.get(d.status, 'white')}]{d.status}[/]", str(d.page_count),
+        table.add_row(d.id, _short_path(d.source_uri), f"[{colors.get(d.status, 'white')}]{d.status}[/]", str(d.page_count),
                       str(d.chunk_count), d.error or "")
     out.print(table)
 
