@@ -160,3 +160,20 @@ def test_text_pages_and_csv(tmp_path):
 def test_unsupported_extension(tmp_path):
     with pytest.raises(UnsupportedFileError, match="unsupported file type .exe"):
         extractor_for(tmp_path / "x.exe")
+
+
+def test_running_headers_dropped_and_numbered_headings():
+    from citeline.ingest.extract.pdf import page_from_text, running_lines
+
+    bodies = [["5. Meals and Per Diem", "We pay a daily rate for meals.", "1. Turn off the power"],
+              ["Travel is booked through the portal.", "Economy class is the default."],
+              ["6. Ground Transportation", "Taxis are fine for airport transfers."],
+              ["Hotels are capped per city.", "See the table below."],
+              ["7. Expenses", "Submit receipts within 30 days."]]
+    pages = [["ACME Handbook | HR-7 | v4", *body, f"Internal - Page {n}"] for n, body in enumerate(bodies, 1)]
+    drop = running_lines(pages)
+    page = page_from_text(1, pages[0], drop)
+    blocks = _blocks(page)
+    assert blocks == [("heading", "5. Meals and Per Diem"), ("paragraph", "We pay a daily rate for meals."),
+                      ("list", "1. Turn off the power")]
+    assert running_lines(pages[:2]) == set()  # too few pages to call anything a running header

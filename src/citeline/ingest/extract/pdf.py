@@ -35,27 +35,63 @@ class PdfOptions:
     ocr_timeout_s: float = 120.0
 
 
-def _is_heading(line: str, prev_blank: bool, next_line: str | None) -> int:
+def _is_heading(line: str, prev_ends_block: bool, next_line: str | None) -> int:
     """Heading level (1–3) if the line looks like a heading, else 0."""
-    if not prev_blank or next_line is None or len(line) > 80 or _SENTENCE_END.search(line):
+    if next_line is None or len(line) > 80 or _SENTENCE_END.search(line):
         return 0
     words = line.split()
-    if not (1 <= len(words) <= 12) or line.isdigit() or _BULLET.match(line):
+    if not (1 <= len(words) <= 12) or line.isdigit():
         return 0
     if not (line[0].isupper() or line[0].isdigit()):
         return 0
     m = _NUMBERED_HEADING.match(line)
-    if m:
-        return min(3, m.group(1).count(".") + 1)
-    if sum(1 for ch in line if ch.isdigit()) > len(line) / 3:  # table rows, prices
+    if m:  # "5. Meals and Per Diem" is a heading, "1. Turn off the power" a list item
+        rest = words[1:]
+        if rest and not any(ch.isdigit() for ch in line[m.end(1):]) and _title_case(rest):
+            return min(3, m.group(1).count(".") + 1)
         return 0
-    capitalised = sum(1 for w in words if w[:1].isupper() or not w[:1].isalpha())
-    return 2 if capitalised >= max(1, len(words) * 0.6) else 0
+    if not prev_ends_block or _BULLET.match(line):
+        return 0
+    if sum(1 for w in words if any(ch.isdigit() for ch in w)) >= 2:  # table rows, prices
+        return 0
+    return 2 if _title_case(words) else 0
 
 
-def page_from_text(number: int, raw: str) -> Page:
-    """Group a page's raw text lines into blocks."""
-    lines = [clean_inline(x) for x in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+_MINOR = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with", "vs", "per"}
+
+
+def _title_case(words: list[str]) -> bool:
+    major = [w for w in words if w.lower() not in _MINOR]
+    capitalised = sum(1 for w in major if w[:1].isupper() or not w[:1].isalpha())
+    return bool(major) and capitalised >= len(major) * 0.75
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def running_lines(pages_lines: list[list[str]], depth: int = 2) -> set[str]:
+    """Header/footer lines: among the first/last ``depth`` lines of a page and repeated (digits
+    ignored, so "Page 3" matches "Page 4") on at least half of the pages, and on 3 or more."""
+    if len(pages_lines) < 3:
+        return set()
+    counts: dict[str, int] = {}
+    for lines in pages_lines:
+        nonblank = [x for x in lines if x]
+        for key in {_DIGITS.sub("#", x) for x in nonblank[:depth] + nonblank[-depth:]}:
+            counts[key] = counts.get(key, 0) + 1
+    need = max(3, len(pages_lines) // 2)
+    return {k for k, n in counts.items() if n >= need}
+
+
+def _split_lines(raw: str) -> list[str]:
+    return [clean_inline(x) for x in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+
+
+def page_from_text(number: int, raw: str | list[str], drop: set[str] | None = None) -> Page:
+    """Group a page's text lines into blocks, leaving out running headers/footers in ``drop``."""
+    lines = _split_lines(raw) if isinstance(raw, str) else raw
+    if drop:
+        lines = [x for x in lines if _DIGITS.sub("#", x) not in drop]
     longest = max((len(x) for x in lines), default=0)
     builder = PageBuilder()
     buf: list[str] = []
@@ -169,7 +205,7 @@ class PdfExtractor:
         except pdfium.PdfiumError as e:
             return _pypdf_fallback(data, name, password, f"pdfium: {e}")
         warnings: list[str] = []
-        pages: list[Page] = []
+        pending: list[Page | list[str]] = []  # built pages (OCR, unreadable) or text lines to group
         ocr_done = 0
         try:
             meta = {k: clean_inline(str(v)) for k, v in doc.get_metadata_dict(skip_empty=True).items()}
@@ -178,7 +214,7 @@ class PdfExtractor:
                     page = doc[i]
                 except pdfium.PdfiumError as e:
                     warnings.append(f"page {i + 1} unreadable: {e}")
-                    pages.append(Page(number=i + 1, text="", blocks=[]))
+                    pending.append(Page(number=i + 1, text="", blocks=[]))
                     continue
                 try:
                     textpage = page.get_textpage()
@@ -198,13 +234,15 @@ class PdfExtractor:
                         else:
                             result = page_from_text(i + 1, raw_text)
                             result.needs_ocr = True
+                        pending.append(result)
                     else:
-                        result = page_from_text(i + 1, raw_text)
-                    pages.append(result)
+                        pending.append(_split_lines(raw_text))
                 finally:
                     page.close()
         finally:
             doc.close()
+        drop = running_lines([p for p in pending if isinstance(p, list)])
+        pages = [page_from_text(i + 1, p, drop) if isinstance(p, list) else p for i, p in enumerate(pending)]
         if not pages:
             raise ExtractionError("PDF has no pages")
         need = sum(p.needs_ocr for p in pages)
