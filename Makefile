@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: install
 	$(CITELINE) ingest demo/corpus --acl everyone
-	$(CITELINE) ask "How long is the warranty on the T5 Pro thermostat?"
+	$(CITELINE) ask "How many weeks of paid parental leave does Fernhill offer?"
 
 test: install
 	$(VENV)/bin/pytest -q
