@@ -76,3 +76,27 @@ def test_error_is_one_clear_line_and_nonzero(tmp_path):
     proc = subprocess.run([str(exe), "--data-dir", str(tmp_path), "docs", "show", "missing"], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1 and "no document 'missing'" in proc.stderr
+
+
+def test_ask_and_search_batch_files(tmp_path):
+    corpus = small_corpus(tmp_path / "c")
+    data = tmp_path / "d"
+    assert cli(data, "ingest", str(corpus)).exit_code == 0
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("How long does the warranty last?\n\nWhat colour is the sky on Mars?\n")
+    answers = jsonl(cli(data, "ask", "--file", str(qfile)).stdout)
+    assert [a["question"] for a in answers] == ["How long does the warranty last?", "What colour is the sky on Mars?"]
+    assert answers[0]["decision"] == "answered" and "36 months" in answers[0]["answer"]
+    assert answers[0]["citations"][0]["page"] == 2
+    assert answers[1]["decision"] == "declined"
+    found = jsonl(cli(data, "search", "--file", str(qfile), "-k", "2").stdout)
+    assert len(found) == 2 and found[0]["hits"][0]["source_path"].endswith("manual.pdf")
+    human = cli(data, "ask", "How long does the warranty last?")
+    assert "36 months" in human.stdout and "[1]" in human.stdout
+
+
+def test_ask_llm_without_endpoint_is_a_clear_error(tmp_path):
+    exe = Path(sys.executable).parent / "citeline"
+    proc = subprocess.run([str(exe), "--data-dir", str(tmp_path), "ask", "hello", "--llm"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1 and "CITELINE_LLM__BASE_URL" in proc.stderr and "Traceback" not in proc.stderr

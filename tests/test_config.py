@@ -43,3 +43,12 @@ def test_unknown_key_rejected(tmp_path):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_secret_never_in_hash_or_repr(monkeypatch):
+    monkeypatch.setenv("CITELINE_LLM__API_KEY", "sk-very-secret")
+    s = load_settings()
+    assert s.llm.api_key.get_secret_value() == "sk-very-secret"
+    assert "sk-very-secret" not in repr(s) and "sk-very-secret" not in str(s.model_dump())
+    monkeypatch.setenv("CITELINE_LLM__API_KEY", "sk-other")
+    assert load_settings().config_hash() == s.config_hash()

@@ -271,59 +271,102 @@ def runs_list(
     out.print(table)
 
 
+def _questions(text: str | None, file: Path | None) -> list[str]:
+    if file is not None:
+        try:
+            return [line.rstrip("\n") for line in file.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if line.strip()]
+        except OSError as e:
+            raise CitelineError(f"cannot read {file}: {e.strerror}") from None
+    if text is None:
+        raise CitelineError("give a question, or --file with one question per line")
+    return [text]
+
+
+def _hit_json(h) -> dict:
+    return {"chunk_id": h.chunk_id, "document_id": h.document_id, "title": h.title, "source_path": h.source_uri,
+            "page": h.page, "start": h.start, "end": h.end, "heading_path": h.heading_path,
+            "score": round(h.score, 5), "text": h.text}
+
+
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for.")],
+    query: Annotated[Optional[str], typer.Argument(help="What to look for.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="One query per line; writes JSON Lines.")] = None,
     as_groups: Annotated[Optional[str], typer.Option("--as", help="Search as a member of these groups.")] = None,
     k: Annotated[int, typer.Option("-k", help="Number of results.")] = 5,
     tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Keyword search (BM25) over the chunks you may read."""
+    """Hybrid search (BM25 + vectors, reranked) over the chunks you may read."""
+    from citeline.ingest.embed import OnnxMiniLMEmbedder
+    from citeline.retrieve import HybridRetriever
+
+    queries = _questions(query, file)
     settings = _settings()
     store = _store(settings)
     principal = Principal(tenant=tenant or settings.tenant, groups=tuple(_groups(as_groups) or [EVERYONE]))
-    hits = store.keyword_search(query, principal, k=k)
-    store.close()
+    try:
+        retriever = HybridRetriever(settings, store, OnnxMiniLMEmbedder(settings.embedding))
+        results = [retriever.retrieve(q, principal, k=k).hits for q in queries]
+    finally:
+        store.close()
+    if file is not None:
+        _emit_json({"query": q, "hits": [_hit_json(h) for h in hits]} for q, hits in zip(queries, results))
+        return
+    hits = results[0]
     if as_json:
-        _emit_json({"chunk_id": h.chunk_id, "document_id": h.document_id, "title": h.title, "source_path": h.source_uri,
-                    "page": h.page, "start": h.start, "end": h.end, "score": round(h.score, 4), "text": h.text}
-                   for h in hits)
+        _emit_json(_hit_json(h) for h in hits)
         return
     if not hits:
         out.print("no results")
     for i, h in enumerate(hits, 1):
-        out.print(f"[bold]{i}. {h.title}[/] [dim]{h.source_uri} p.{h.page} · score {h.score:.2f}[/]")
+        out.print(f"[bold]{i}. {h.title}[/] [dim]{_short_path(h.source_uri)} p.{h.page} · score {h.score:.3f}[/]")
         out.print("   " + " ".join(h.text.split())[:300])
 
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question.")],
+    question: Annotated[Optional[str], typer.Argument(help="Your question.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="One question per line; writes JSON Lines.")] = None,
     as_groups: Annotated[Optional[str], typer.Option("--as", help="Ask as a member of these groups.")] = None,
+    llm: Annotated[bool, typer.Option("--llm", help="Answer with the configured language model (llm.base_url).")] = False,
     tenant: Annotated[Optional[str], typer.Option("--tenant")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Answer from the documents with citations (extractive; declines when nothing matches)."""
-    from citeline.answer.extractive import answer_question
+    """Answer from the documents with citations, or decline when they don't say."""
+    from citeline.answer.service import AskService
 
+    questions = _questions(question, file)
     settings = _settings()
     store = _store(settings)
     principal = Principal(tenant=tenant or settings.tenant, groups=tuple(_groups(as_groups) or [EVERYONE]))
     try:
-        result = answer_question(question, store, principal, settings)
+        service = AskService(settings, store)
+        if llm:
+            service.with_llm()
+        if file is not None:
+            for q in questions:
+                _emit_json([service.ask(q, principal, use_llm=llm).model_dump(mode="json")])
+            return
+        result = service.ask(questions[0], principal, use_llm=llm)
     finally:
         store.close()
     if as_json:
-        _emit_json([result.to_json()])
+        _emit_json([result.model_dump(mode="json")])
         return
-    out.print(f"[bold]Q:[/] {question}")
-    if result.decision == "declined":
+    out.print(f"[bold]Q:[/] {result.question}")
+    if result.decision in ("declined", "blocked"):
         out.print(f"[yellow]{result.answer}[/]")
+        if result.reason:
+            out.print(f"[dim]({result.reason})[/]")
         return
     out.print(f"[bold]A:[/] {result.answer}")
     for c in result.citations:
-        out.print(f"  [cyan][{c.n}][/] {c.title} — {c.source_uri}, p.{c.page}: [dim]\"{c.quote[:200]}\"[/]")
+        out.print(f"  [cyan][{c.n}][/] {c.title} — {_short_path(c.source_path)}, p.{c.page}")
+    if result.decision == "fallback":
+        out.print(f"[yellow]language model unavailable ({result.reason}); this is the extractive answer[/]")
+    out.print(f"[dim]confidence {result.confidence:.2f} · {result.timings_ms.get('total', 0):.0f} ms[/]")
 
 
 def run() -> None:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,6 +61,34 @@ class EmbeddingSettings(BaseModel):
     max_tokens: int = Field(256, ge=8, le=512)
 
 
+class RetrievalSettings(BaseModel):
+    keyword_k: int = Field(50, ge=1, le=1000, description="Keyword (BM25) candidates fused.")
+    dense_k: int = Field(50, ge=0, le=1000, description="Dense (vector) candidates fused; 0 = keyword only.")
+    keyword_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rerank: bool = Field(True, description="Rerank the top fused chunks by query-sentence similarity.")
+    rerank_depth: int = Field(20, ge=1, le=200)
+    rerank_weight: float = Field(0.5, ge=0, le=1, description="Share of the sentence score in the reranked score.")
+    top_k: int = Field(8, ge=1, le=100, description="Chunks returned by search.")
+
+
+class AnswerSettings(BaseModel):
+    max_sentences: int = Field(3, ge=1, le=10)
+    context_chunks: int = Field(4, ge=1, le=20, description="Top chunks the extractive answer may quote.")
+    decline_threshold: float = Field(0.55, ge=0, le=1, description="Support below this declines (provisional; see bench/answers.py).")
+
+
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://localhost:8080/v1.")
+    api_key: SecretStr | None = Field(None, description="Sent as a Bearer token; never logged or hashed.")
+    model: str = Field("gpt-4o-mini", min_length=1)
+    timeout_s: float = Field(30.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(512, ge=16, le=8192)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITELINE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -71,6 +99,9 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     chunking: ChunkSettings = Field(default_factory=ChunkSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -94,7 +125,7 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         """sha256 (first 16 hex) of the resolved settings that change results; no secrets, no paths."""
-        data = self.model_dump(mode="json", exclude={"data_dir"})
+        data = self.model_dump(mode="json", exclude={"data_dir": True, "llm": {"api_key"}})
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

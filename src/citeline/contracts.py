@@ -144,7 +144,7 @@ class Principal:
     groups: tuple[str, ...] = (EVERYONE,)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SearchHit:
     chunk_id: str
     document_id: str
@@ -156,6 +156,8 @@ class SearchHit:
     heading_path: str
     text: str
     score: float
+    rowid: int = 0
+    text_hash: str = ""
 
 
 # ---------------------------------------------------------------- protocols

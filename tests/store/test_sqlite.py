@@ -20,6 +20,8 @@ EXPECTED = {
     "embeddings": {"text_hash", "model", "dim", "vector"},
     "ingest_runs": {"id", "started_at", "finished_at", "status", "config_hash", "args", "counts"},
     "schema_migrations": {"version", "name", "applied_at"},
+    "store_meta": {"key", "value"},
+    "sentence_embeddings": {"text_hash", "model", "spans", "vectors"},
 }
 
 

@@ -27,6 +27,8 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             token = word.group(1).lower().lstrip("(\"'") if word else ""
             if token in _ABBREV or (len(token) == 1 and token.isalpha()):
                 continue
+            if token.isdigit() and not text[start : m.start() - len(token)].strip():
+                continue  # "5. Meals and Per Diem": an enumerator, not a sentence
         seg = text[start:end]
         s = start + (len(seg) - len(seg.lstrip()))
         e = start + len(seg.rstrip())

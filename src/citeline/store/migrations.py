@@ -95,4 +95,23 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "store generation counter, per-chunk sentence vectors",
+        """
+        CREATE TABLE store_meta (
+            key   TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        );
+        INSERT INTO store_meta (key, value) VALUES ('generation', 0);
+
+        CREATE TABLE sentence_embeddings (
+            text_hash TEXT NOT NULL,
+            model     TEXT NOT NULL,
+            spans     TEXT NOT NULL,
+            vectors   BLOB NOT NULL,
+            PRIMARY KEY (text_hash, model)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

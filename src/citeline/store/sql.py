@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from citeline.contracts import Block, Chunk, DocumentRecord, IngestRun, Page
+from citeline.contracts import Block, Chunk, DocumentRecord, IngestRun, Page, Principal, SearchHit
 
 _DOC_COLS = (
     "id, tenant, source_uri, content_hash, title, doc_type, page_count, chunk_count, size_bytes, "
@@ -59,11 +59,14 @@ class SqlStore:
         return self._conn.execute(self._sql(sql), params)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self, *, bump: bool = True) -> Iterator[None]:
+        """A write transaction; ``bump`` advances the generation that invalidates cached indexes."""
         with self._lock:
             self._exec("BEGIN IMMEDIATE")
             try:
                 yield
+                if bump:
+                    self._exec("UPDATE store_meta SET value = value + 1 WHERE key = 'generation'")
             except BaseException:
                 self._conn.rollback()
                 raise
@@ -242,6 +245,66 @@ class SqlStore:
                 [model, *part],
             ).fetchall()
             out.update({h: np.frombuffer(b, dtype=np.float32) for h, b in rows})
+        return out
+
+    def get_sentence_vectors(self, model: str, text_hashes: Sequence[str]) -> dict[str, tuple[list, np.ndarray]]:
+        out: dict[str, tuple[list, np.ndarray]] = {}
+        for i in range(0, len(text_hashes), 500):
+            part = list(text_hashes[i : i + 500])
+            rows = self._exec(
+                "SELECT text_hash, spans, vectors FROM sentence_embeddings WHERE model = ? AND text_hash IN"
+                f" ({','.join('?' * len(part))})",
+                [model, *part],
+            ).fetchall()
+            for h, spans, blob in rows:
+                spans = json.loads(spans)
+                out[h] = (spans, np.frombuffer(blob, dtype=np.float16).reshape(len(spans), -1))
+        return out
+
+    def put_sentence_vectors(self, model: str, items: Sequence[tuple[str, list, np.ndarray]]) -> None:
+        with self.transaction(bump=False):  # a cache: searchable content did not change
+            self._conn.executemany(
+                self._sql("INSERT OR IGNORE INTO sentence_embeddings (text_hash, model, spans, vectors) VALUES (?,?,?,?)"),
+                [(h, model, json.dumps(spans), np.asarray(v, dtype=np.float16).tobytes()) for h, spans, v in items],
+            )
+
+    # -- retrieval support -----------------------------------------------------------------
+    def generation(self) -> int:
+        """Bumped by every write; readers use it to know when cached indexes are stale."""
+        return self._exec("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
+
+    def vector_rows(self, model: str) -> Iterator[tuple[str, str, int, bytes]]:
+        """(tenant, acl json, chunk rowid, float32 vector bytes) of searchable chunks, grouped by tenant+ACL."""
+        cur = self._exec(
+            f"""SELECT d.tenant, d.acl, c.rowid, e.vector FROM chunks c
+                JOIN documents d ON d.id = c.document_id
+                JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
+                WHERE d.status IN ({",".join("?" * len(SEARCHABLE))})
+                ORDER BY d.tenant, d.acl, c.rowid""",
+            (model, *SEARCHABLE),
+        )
+        while rows := cur.fetchmany(4096):
+            yield from rows
+
+    def hits_by_rowid(self, rowids: Sequence[int], principal: Principal) -> dict[int, SearchHit]:
+        """Chunks by rowid, re-checked against tenant and ACL in the query; unknown or forbidden ids are absent."""
+        if not rowids or not principal.groups:
+            return {}
+        groups = list(principal.groups)
+        out: dict[int, SearchHit] = {}
+        for i in range(0, len(rowids), 500):
+            part = list(rowids[i : i + 500])
+            rows = self._exec(
+                f"""SELECT c.id, c.document_id, d.title, d.source_uri, c.page, c.start_char, c.end_char,
+                           c.heading_path, c.text, 0.0, c.rowid, c.text_hash
+                    FROM chunks c JOIN documents d ON d.id = c.document_id
+                    WHERE c.rowid IN ({",".join("?" * len(part))}) AND d.tenant = ?
+                      AND d.status IN ({",".join("?" * len(SEARCHABLE))})
+                      AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
+                                  AND a.grp IN ({",".join("?" * len(groups))}))""",
+                (*part, principal.tenant, *SEARCHABLE, *groups),
+            ).fetchall()
+            out.update({r[10]: SearchHit(*r) for r in rows})
         return out
 
     # -- runs ------------------------------------------------------------------------------

@@ -14,14 +14,19 @@ from citeline.store.sql import SEARCHABLE, SqlStore, now
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+_STOPWORDS = frozenset(
+    "a an and are as at be but by do does did for from had has have how i if in into is it its me my no not of on or"
+    " our so than that the their them then there these they this to was we were what when where which who why will"
+    " with you your can could should would".split()
+)
+
+
 def fts_query(text: str, max_terms: int = 32) -> str:
-    """Turn free text into a safe FTS5 OR-query of quoted terms (no FTS syntax gets through)."""
-    terms, seen = [], set()
-    for w in _WORD.findall(text.lower()):
-        if w not in seen:
-            seen.add(w)
-            terms.append(f'"{w}"')
-    return " OR ".join(terms[:max_terms])
+    """Turn free text into a safe FTS5 OR-query of quoted terms (no FTS syntax gets through).
+    Stop words are dropped unless nothing else is left."""
+    words = list(dict.fromkeys(_WORD.findall(text.lower())))
+    content = [w for w in words if w not in _STOPWORDS] or words
+    return " OR ".join(f'"{w}"' for w in content[:max_terms])
 
 
 class SqliteStore(SqlStore):
@@ -86,7 +91,7 @@ class SqliteStore(SqlStore):
         groups = list(principal.groups)
         rows = self._exec(
             f"""SELECT c.id, c.document_id, d.title, d.source_uri, c.page, c.start_char, c.end_char,
-                       c.heading_path, c.text, -bm25(chunks_fts, 1.0, 0.5) AS score
+                       c.heading_path, c.text, -bm25(chunks_fts, 1.0, 0.5) AS score, c.rowid, c.text_hash
                 FROM chunks_fts
                 JOIN chunks c ON c.rowid = chunks_fts.rowid
                 JOIN documents d ON d.id = c.document_id

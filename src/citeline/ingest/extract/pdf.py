@@ -57,6 +57,16 @@ def _is_heading(line: str, prev_ends_block: bool, next_line: str | None) -> int:
     return 2 if _title_case(words) else 0
 
 
+_NUMERIC = re.compile(r"^[$€£¥%(+-]*\d[\d.,:/%x×-]*[%)kKmM]*$")
+
+
+def _is_table_row(line: str) -> bool:
+    """A short line with two or more numeric cells ("Euro area €70 €14 €20 €36") is a table row."""
+    words = line.split()
+    numeric = sum(1 for w in words if _NUMERIC.match(w))
+    return numeric >= 2 and numeric >= len(words) / 3 and not _SENTENCE_END.search(line)
+
+
 _MINOR = {"a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with", "vs", "per"}
 
 
@@ -106,7 +116,7 @@ def page_from_text(number: int, raw: str | list[str], drop: set[str] | None = No
                     text = text[:-1] + nxt
                 else:
                     text += " " + nxt
-            builder.add(kind, text)
+            builder.add(kind, "\n".join(buf) if kind == "table" else text)
         buf, kind = [], "paragraph"
 
     prev_blank = True
@@ -122,6 +132,15 @@ def page_from_text(number: int, raw: str | list[str], drop: set[str] | None = No
             builder.add("heading", line, level)
             prev_blank = True
             continue
+        if _is_table_row(line):
+            if kind != "table":
+                flush()
+                kind = "table"
+            buf.append(line)
+            prev_blank = False
+            continue
+        if kind == "table":
+            flush()
         if _BULLET.match(line):
             flush()
             kind = "list"

@@ -1,0 +1,86 @@
+"""Ask: validate the question, retrieve (permission-filtered), answer, time every stage.
+
+One entry point for the CLI, the server and evaluations; models load once per service.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+
+from citeline.answer.extractive import DECLINE, ExtractiveAnswerer
+from citeline.answer.response import AnswerResponse, RetrievedChunk
+from citeline.config import Settings
+from citeline.contracts import Principal
+from citeline.retrieve import HybridRetriever
+
+MAX_QUESTION_CHARS = 2000
+
+
+def clean_question(text: str) -> str:
+    """Drop control and format characters (zero-width, bidi overrides), collapse whitespace."""
+    kept = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
+    return " ".join(kept.split())
+
+
+class AskService:
+    def __init__(self, settings: Settings, store, embedder=None):
+        if embedder is None:
+            from citeline.ingest.embed import OnnxMiniLMEmbedder
+
+            embedder = OnnxMiniLMEmbedder(settings.embedding)
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.retriever = HybridRetriever(settings, store, embedder)
+        self.extractive = ExtractiveAnswerer(settings.answer, self.retriever.sentences)
+        self.llm = None  # set by with_llm()
+
+    def with_llm(self) -> AskService:
+        """Answer with the configured OpenAI-compatible model; the extractive answer is the fallback."""
+        from citeline.errors import ConfigError
+
+        if not self.settings.llm.base_url:
+            raise ConfigError("--llm needs a model endpoint: set llm.base_url in citeline.toml or "
+                              "CITELINE_LLM__BASE_URL (e.g. http://localhost:8080/v1)")
+        from citeline.answer.llm import LLMAnswerer
+        from citeline.models.openai_compat import OpenAICompatProvider
+
+        self.llm = LLMAnswerer(self.settings, OpenAICompatProvider(self.settings.llm), self.embedder)
+        return self
+
+    def warm_up(self) -> None:
+        self.retriever.warm_up()
+
+    def _declined(self, question: str, reason: str) -> AnswerResponse:
+        return AnswerResponse(question=question, answer=DECLINE, decision="declined", reason=reason,
+                              config_hash=self.settings.config_hash())
+
+    def ask(self, question: str, principal: Principal, *, use_llm: bool = False) -> AnswerResponse:
+        t0 = time.perf_counter()
+        raw = question
+        if len(raw) > MAX_QUESTION_CHARS * 4:
+            return self._declined(raw[:200], f"question is too long ({len(raw)} characters; the limit is "
+                                             f"{MAX_QUESTION_CHARS})")
+        question = clean_question(raw)
+        if not question:
+            return self._declined(raw[:200], "the question is empty or has no readable text")
+        if len(question) > MAX_QUESTION_CHARS:
+            return self._declined(question[:200], f"question is too long ({len(question)} characters; the limit is "
+                                                  f"{MAX_QUESTION_CHARS})")
+        if not principal.groups:
+            return self._declined(question, "you have no access groups, so no document is visible to you")
+        got = self.retriever.retrieve(question, principal)
+        t1 = time.perf_counter()
+        if use_llm and self.llm is not None:
+            response = self.llm.answer(question, got, fallback=self.extractive)
+        else:
+            response = self.extractive.answer(question, got.query_vec, got.hits)
+        t2 = time.perf_counter()
+        response.question = question
+        response.retrieved = [RetrievedChunk(chunk_id=h.chunk_id, document_id=h.document_id, page=h.page,
+                                             score=round(h.score, 5)) for h in got.hits]
+        response.timings_ms = {**got.timings_ms, "retrieve": round((t1 - t0) * 1000, 3),
+                               "answer": round((t2 - t1) * 1000, 3), "total": round((t2 - t0) * 1000, 3)}
+        response.config_hash = self.settings.config_hash()
+        return response

@@ -1,0 +1,93 @@
+"""Hybrid retrieval: BM25 + dense, fused by weighted RRF, then reranked by sentence similarity.
+
+Every stage is permission-filtered inside the store: keyword search filters in its SQL, the
+dense index scores only blocks the principal may read, and the final chunk fetch re-checks
+tenant and ACL in its query.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from citeline.config import Settings
+from citeline.contracts import Principal, SearchHit
+from citeline.retrieve.dense import DenseIndex
+from citeline.retrieve.fusion import rrf
+from citeline.retrieve.rerank import SentenceVectors, best_sentence_scores
+
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass(slots=True)
+class Retrieved:
+    hits: list[SearchHit]
+    query_vec: np.ndarray | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    candidates: dict[str, int] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    def __init__(self, settings: Settings, store, embedder=None):
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.dense = DenseIndex(store, embedder.name, embedder.dim) if embedder is not None else None
+        self.sentences = SentenceVectors(store, embedder) if embedder is not None else None
+
+    def warm_up(self) -> None:
+        if self.embedder is not None:
+            self.embedder.warm_up()
+            self.dense.refresh()
+
+    def retrieve(self, query: str, principal: Principal, k: int | None = None, *,
+                 rerank: bool | None = None) -> Retrieved:
+        cfg = self.settings.retrieval
+        k = k or cfg.top_k
+        query = query[:MAX_QUERY_CHARS]
+        t = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        def lap(name: str) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            timings[name] = round((now - t) * 1000, 3)
+            t = now
+
+        keyword = self.store.keyword_search(query, principal, k=cfg.keyword_k)
+        lap("keyword")
+        qvec = None
+        dense: list[tuple[int, float]] = []
+        if self.embedder is not None and cfg.dense_k > 0 and query.strip():
+            qvec = self.embedder.embed([query])[0]
+            lap("embed_query")
+            dense = self.dense.search(qvec, principal, cfg.dense_k)
+            lap("dense")
+        fused = rrf([(cfg.keyword_weight, [h.rowid for h in keyword]), (cfg.dense_weight, [r for r, _ in dense])],
+                    k=cfg.rrf_k)
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        do_rerank = cfg.rerank if rerank is None else rerank
+        depth = max(k, cfg.rerank_depth) if do_rerank and qvec is not None else k
+        ranked = ranked[:depth]
+        known = {h.rowid: h for h in keyword}
+        fetch = [r for r in ranked if r not in known]
+        rows = self.store.hits_by_rowid(fetch, principal) if fetch else {}
+        lap("fuse")
+        hits = []
+        for r in ranked:
+            h = known.get(r) or rows.get(r)
+            if h is not None:  # a row the principal may not read was never fetched
+                h.score = fused[r]
+                hits.append(h)
+        if do_rerank and qvec is not None and hits:
+            sent = best_sentence_scores(qvec, hits, self.sentences)
+            top = max(h.score for h in hits)
+            w = cfg.rerank_weight
+            for h, s in zip(hits, sent, strict=True):
+                h.score = (1 - w) * (h.score / top) + w * s
+            hits.sort(key=lambda h: h.score, reverse=True)
+            lap("rerank")
+        return Retrieved(hits=hits[:k], query_vec=qvec, timings_ms=timings,
+                         candidates={"keyword": len(keyword), "dense": len(dense), "fused": len(fused)})
