@@ -60,3 +60,29 @@ class MissingDependencyError(CitelineError):
 
 class EmbeddingError(CitelineError):
     stage = "embed"
+
+
+class ModelError(CitelineError):
+    """A language-model endpoint failed; the answer falls back to the extractive path.
+
+    ``status`` is the HTTP status when the server answered. Messages never hold the API key.
+    """
+
+    stage = "model"
+
+    def __init__(self, message: str, *, status: int | None = None, stage: str | None = None,
+                 request_id: str | None = None):
+        super().__init__(message, stage=stage, request_id=request_id)
+        self.status = status
+
+
+class ModelTimeoutError(ModelError):
+    """No complete answer within ``llm.timeout_s`` (after retries)."""
+
+
+class ModelUnavailableError(ModelError):
+    """Cannot connect, or the server kept answering 429/5xx after retries."""
+
+
+class ModelResponseError(ModelError):
+    """The server refused the request (4xx) or answered with something that is not a chat completion."""

@@ -46,7 +46,8 @@ class AskService:
         from citeline.answer.llm import LLMAnswerer
         from citeline.models.openai_compat import OpenAICompatProvider
 
-        self.llm = LLMAnswerer(self.settings, OpenAICompatProvider(self.settings.llm), self.embedder)
+        self.llm = LLMAnswerer(self.settings, OpenAICompatProvider(self.settings.llm), self.embedder,
+                               sentence_vectors=self.retriever.sentences)
         return self
 
     def warm_up(self) -> None:
@@ -80,7 +81,7 @@ class AskService:
         response.question = question
         response.retrieved = [RetrievedChunk(chunk_id=h.chunk_id, document_id=h.document_id, page=h.page,
                                              score=round(h.score, 5)) for h in got.hits]
-        response.timings_ms = {**got.timings_ms, "retrieve": round((t1 - t0) * 1000, 3),
+        response.timings_ms = {**response.timings_ms, **got.timings_ms, "retrieve": round((t1 - t0) * 1000, 3),
                                "answer": round((t2 - t1) * 1000, 3), "total": round((t2 - t0) * 1000, 3)}
         response.config_hash = self.settings.config_hash()
         return response
