@@ -33,3 +33,9 @@ def test_long_text_is_truncated_not_rejected(embedder):
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(ConfigError, match="supported: all-MiniLM-L6-v2"):
         OnnxMiniLMEmbedder(EmbeddingSettings(model="bge-large"))
+
+
+def test_token_budget_batches_match_full_batches(embedder):
+    texts = ["short one"] * 5 + ["long text about the warranty " * 60] * 5
+    v = embedder.embed(texts)
+    assert np.allclose(v[5:], embedder.embed(texts[5:6] * 5), atol=1e-4)

@@ -223,3 +223,11 @@ def test_permission_denied_file_and_directory(tmp_path):
         assert report["warnings"] == [{"source_path": str(base / "docs" / "locked-dir"), "warning": "permission denied"}]
     finally:
         os.chmod(base / "docs" / "locked-dir", 0o755)
+
+
+def test_no_embed_means_no_embedding_even_with_an_embedder(settings, tmp_path, embedder):
+    corpus = small_corpus(tmp_path / "c")
+    store = SqliteStore(settings.db_path)
+    report = IngestPipeline(settings, store, embedder).run([str(corpus)], embed=False)
+    assert report.counts["embedded"] == 0 and store.count_pending_embeddings(embedder.name) > 0
+    store.close()

@@ -93,8 +93,15 @@ class OnnxMiniLMEmbedder:
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")  # less padding per batch
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         bs = self.settings.batch_size
-        for i in range(0, len(order), bs):
-            idx = order[i : i + bs]
+        # token budget per batch: attention memory grows with batch × width², so long texts go in
+        # smaller batches (peak ~1 GB measured for 32 × 256 tokens; this keeps it near 32 × 128)
+        budget = bs * 128 * 128
+        i = 0
+        while i < len(order):
+            width = len(encodings[order[min(i + bs, len(order)) - 1]].ids)  # sorted: the last is the widest
+            size = max(1, min(bs, budget // max(width * width, 1)))
+            idx = order[i : i + size]
+            i += size
             batch = [encodings[j] for j in idx]
             width = max(len(e.ids) for e in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)

@@ -84,7 +84,7 @@ class IngestPipeline:
         report = IngestReport(run_id=run.id, counts=counts)
         t0 = time.perf_counter()
         try:
-            self._ingest(paths, groups, tenant, password, sync, retry_failed, run.id, report)
+            self._ingest(paths, groups, tenant, password, sync, retry_failed, run.id, report, embed)
             if embed and self.embedder is not None:
                 self.embed_pending(report)
         except KeyboardInterrupt:
@@ -96,7 +96,8 @@ class IngestPipeline:
         return report
 
     # ------------------------------------------------------------------------------------
-    def _ingest(self, paths, groups, tenant, password, sync, retry_failed, run_id, report: IngestReport) -> None:
+    def _ingest(self, paths, groups, tenant, password, sync, retry_failed, run_id, report: IngestReport,
+                embed: bool = True) -> None:
         s = self.settings.ingest
         counts = report.counts
         known = self.store.document_index(tenant)
@@ -127,7 +128,7 @@ class IngestPipeline:
         self.progress.files_total(len(todo))
 
         if todo:
-            self._extract_all(todo, known, groups, tenant, password, run_id, report)
+            self._extract_all(todo, known, groups, tenant, password, run_id, report, embed)
 
         if sync:
             roots = [os.path.abspath(os.path.expanduser(p)) for p in paths]
@@ -138,7 +139,7 @@ class IngestPipeline:
                     if self.store.delete_document(doc.id, tenant=tenant):
                         counts["removed"] += 1
 
-    def _extract_all(self, todo, known, groups, tenant, password, run_id, report) -> None:
+    def _extract_all(self, todo, known, groups, tenant, password, run_id, report, embed: bool = True) -> None:
         from pebble import ProcessExpired, ProcessPool
 
         s = self.settings
@@ -149,7 +150,7 @@ class IngestPipeline:
         window = workers * 4
         queue = list(reversed(todo))
         inflight: dict[cf.Future, FileEntry] = {}
-        embed_live = self.embedder is not None
+        embed_live = embed and self.embedder is not None
         # spawn, not fork: a forked child would inherit the embedder's threads and address space
         with ProcessPool(max_workers=workers, max_tasks=500, initializer=limit_memory,
                          initargs=(s.ingest.worker_memory_mb * 2**20,),
