@@ -257,6 +257,61 @@ def build(size: int, seed: int) -> dict:
     return stats
 
 
+# ---------------------------------------------------------------------------------- variant
+class Bm25sKeyword:
+    """[patched] In-memory BM25 (bm25s: precomputed sparse term scores, snowball stemmer) in place of the
+    FTS5 keyword query, used only by ``--variant fast``. ACL/tenant: a per-principal 0/1 row mask applied
+    inside bm25s's top-k, then ``hits_by_rowid`` re-checks tenant and ACL in SQL exactly as the dense path."""
+
+    def __init__(self, store):
+        import bm25s
+        import Stemmer
+
+        from citeline.store.sql import SEARCHABLE
+
+        self.bm25s, self.store = bm25s, store
+        self.stemmer = Stemmer.Stemmer("english")
+        t0 = time.perf_counter()
+        rows = store._exec(
+            f"""SELECT c.rowid, d.tenant, d.acl, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
+                WHERE d.status IN ({",".join("?" * len(SEARCHABLE))}) ORDER BY c.rowid""", SEARCHABLE).fetchall()
+        self.rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        self.owner = [(r[1], r[2]) for r in rows]
+        texts = [r[3] for r in rows]
+        del rows
+        self.model = bm25s.BM25()
+        self.model.index(bm25s.tokenize(texts, stopwords="en", stemmer=self.stemmer, show_progress=False),
+                         show_progress=False)
+        del texts
+        self.build_s = round(time.perf_counter() - t0, 1)
+        self._masks: dict = {}
+
+    def _mask(self, principal) -> np.ndarray:
+        key = (principal.tenant, tuple(sorted(principal.groups)))
+        m = self._masks.get(key)
+        if m is None:
+            groups = set(principal.groups)
+            ok = {k: k[0] == principal.tenant and bool(groups & set(json.loads(k[1]))) for k in set(self.owner)}
+            m = self._masks[key] = np.fromiter((ok[o] for o in self.owner), dtype=np.float32, count=len(self.owner))
+        return m
+
+    def keyword_search(self, query, principal, k=10):
+        toks = self.bm25s.tokenize([query], stopwords="en", stemmer=self.stemmer, show_progress=False)
+        if not any(toks.ids):
+            return []
+        res, sc = self.model.retrieve(toks, k=min(k, len(self.rowids)), show_progress=False, n_threads=1,
+                                      weight_mask=self._mask(principal))
+        pairs = [(int(self.rowids[i]), float(s)) for i, s in zip(res[0], sc[0], strict=True) if s > 0]
+        got = self.store.hits_by_rowid([r for r, _ in pairs], principal)
+        hits = []
+        for r, s in pairs:
+            h = got.get(r)
+            if h is not None:
+                h.score = s
+                hits.append(h)
+        return hits
+
+
 # ---------------------------------------------------------------------------------- measuring
 def summarize(ms: list[float]) -> dict:
     return {"n": len(ms), "p50": round(pct(ms, 50), 2), "p95": round(pct(ms, 95), 2), "p99": round(pct(ms, 99), 2),
@@ -270,7 +325,7 @@ def stage_summary(timings: list[dict]) -> dict:
 
 
 def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bool, budget_s: float,
-            min_q: int) -> dict:
+            min_q: int, variant: str = "") -> dict:
     from citeline.answer.service import AskService
     from citeline.config import load_settings
     from citeline.contracts import Principal
@@ -301,6 +356,14 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
     out["rss_mb"]["peak_after_dense_index"] = peak_rss_mb()
     principal = Principal("default", ("everyone", "eng"))
     queries = make_queries(n_queries, seed + 17)
+    if variant == "fast":
+        t = time.perf_counter()
+        kw = Bm25sKeyword(store)
+        store.keyword_search = kw.keyword_search  # [patched] this process only
+        gc.collect()
+        out["variant"] = {"name": "fast", "keyword": "bm25s in-memory (patched store.keyword_search)",
+                          "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                          "bm25s_build_s": round(time.perf_counter() - t, 1), "rss_mb_after_bm25s": rss_mb()}
     base = settings.retrieval.model_dump()
 
     def with_retrieval(**kw):
@@ -326,7 +389,7 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
             if time.perf_counter() - t_mode > budget_s and len(done) >= min_q:
                 break
         modes[name] = {**summarize(ms), "stages_ms": stage_summary(stages) if stages else {},
-                       "budget_cut": len(done) < len(qs)}
+                       "budget_cut": len(done) < len(qs), "loadavg_end": loadavg()}
         log(f"    {name:<28} p50 {modes[name]['p50']:8.1f}  p95 {modes[name]['p95']:8.1f}  p99 "
             f"{modes[name]['p99']:8.1f} ms  (n={len(ms)}{', cut by time budget' if len(done) < len(qs) else ''})")
         return done
@@ -422,7 +485,7 @@ def child(args) -> int:
         print(json.dumps(stats))
         return 0
     res = measure(args._measure, args.seed, args.queries, args.cold_queries, args.profile, args.budget_s,
-                  args.min_queries)
+                  args.min_queries, args.variant)
     Path(args._result).write_text(json.dumps(res, indent=2))
     return 0
 
@@ -442,6 +505,8 @@ def main() -> int:
     ap.add_argument("--max-load", type=float, default=3.0, help="wait while the 1-min load average is above this")
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS for the measuring process (0 = leave as is: the product default)")
+    ap.add_argument("--variant", choices=["", "fast"], default="",
+                    help="fast = [patched] bm25s in-memory keyword search + 1 BLAS thread (a proposal, not the product)")
     ap.add_argument("--build-only", action="store_true", help="generate (or find cached) corpora, measure nothing")
     ap.add_argument("--out", type=Path, default=RESULTS / "latency.json")
     ap.add_argument("--_build", type=int, help=argparse.SUPPRESS)
@@ -459,7 +524,7 @@ def main() -> int:
         log(f"WARNING: settings overrides in effect: {env}")
     me = [sys.executable, str(Path(__file__).resolve())]
     common = ["--seed", str(args.seed), "--queries", str(args.queries), "--cold-queries", str(args.cold_queries),
-              "--budget-s", str(args.budget_s), "--min-queries", str(args.min_queries)]
+              "--budget-s", str(args.budget_s), "--min-queries", str(args.min_queries), "--variant", args.variant]
     results = []
     for size in sizes:
         d = db_dir(size, args.seed)
@@ -472,11 +537,13 @@ def main() -> int:
             continue
         load_info = wait_for_load(args.max_load, log=log)
         log(f"[{size:,}] measuring (load {load_info['load_after_wait']}) …")
-        res_path = WORK / f"latency-result-{size}.json"
+        res_path = WORK / f"latency-result-{size}{'-' + args.variant if args.variant else ''}.json"
         cmd = [*me, "--_measure", str(size), "--_result", str(res_path), *common]
         if args.profile:
             cmd.append("--profile")
         env = dict(os.environ)
+        if args.variant == "fast" and not args.blas_threads:
+            args.blas_threads = 1
         if args.blas_threads:
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 env[var] = str(args.blas_threads)
@@ -533,6 +600,7 @@ def main() -> int:
         "queries_per_mode": args.queries,
         "cold_queries_for_ask": args.cold_queries,
         "mode_time_budget_s": args.budget_s,
+        "variant": args.variant or "product as is",
         "blas_threads": args.blas_threads or "default (OpenBLAS: one per core)",
         "min_queries_per_mode": args.min_queries,
         "targets": targets,
