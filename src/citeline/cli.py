@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,8 +19,12 @@ from citeline.errors import CitelineError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="citeline: answers with citations from your documents.")
 docs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove ingested documents.")
 runs_app = typer.Typer(no_args_is_help=True, help="Ingestion runs.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create (shown once), list, revoke.")
+traces_app = typer.Typer(no_args_is_help=True, help="Answer traces.")
 app.add_typer(docs_app, name="docs")
 app.add_typer(runs_app, name="runs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(traces_app, name="traces")
 
 out = Console()
 err = Console(stderr=True)
@@ -367,6 +372,109 @@ def ask(
     if result.decision == "fallback":
         out.print(f"[yellow]language model unavailable ({result.reason}); this is the extractive answer[/]")
     out.print(f"[dim]confidence {result.confidence:.2f} · {result.timings_ms.get('total', 0):.0f} ms[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default server.host, 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default server.port, 8000).")] = None,
+    llm: Annotated[Optional[bool], typer.Option("--llm/--no-llm", help="Offer the configured language model "
+                                                 "(default: when llm.base_url is set).")] = None,
+) -> None:
+    """Start the HTTP server: JSON API, OpenAI-compatible /v1, web UI, /metrics."""
+    import uvicorn
+
+    from citeline.server.app import create_app
+
+    settings = _settings()
+    h, p = host or settings.server.host, port or settings.server.port
+    err.print(f"citeline serving {settings.db_path} on http://{h}:{p} (config {settings.config_hash()})")
+    uvicorn.run(create_app(settings, llm=llm), host=h, port=p, log_level="warning", access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="admin (everything of its tenant) or member (ask, search, "
+                                      "feedback, own traces).")] = "member",
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Tenant (default from settings).")] = None,
+    groups: Annotated[Optional[str], typer.Option("--groups", help="Comma-separated ACL groups (default everyone).")] = None,
+    name: Annotated[str, typer.Option("--name", help="A label: who or what uses the key.")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is stored."""
+    if role not in ("admin", "member"):
+        raise CitelineError(f"--role must be admin or member, not {role!r}")
+    settings = _settings()
+    store = _store(settings)
+    try:
+        rec, token = store.create_api_key(tenant=tenant or settings.tenant, role=role,
+                                          groups=_groups(groups) or [EVERYONE], name=name)
+    finally:
+        store.close()
+    if as_json:
+        _emit_json([rec.to_json() | {"key": token}])
+        return
+    out.print(f"created {role} key [bold]{rec.id}[/] for tenant {rec.tenant}, groups {', '.join(rec.groups)}")
+    out.print("key (shown only now; store it safely):")
+    out.print(token, markup=False, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Only this tenant.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List API keys (never their secrets)."""
+    settings = _settings()
+    store = _store(settings)
+    keys = store.list_api_keys(tenant)
+    store.close()
+    if as_json:
+        _emit_json(k.to_json() for k in keys)
+        return
+    table = Table(title=f"{len(keys)} API keys")
+    for col in ("id", "name", "role", "tenant", "groups", "created", "last used", "revoked"):
+        table.add_column(col)
+    for k in keys:
+        table.add_row(k.id, k.name, k.role, k.tenant, ", ".join(k.groups), (k.created_at or "")[:19],
+                      (k.last_used_at or "")[:19], (k.revoked_at or "")[:19])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_ids: Annotated[list[str], typer.Argument(help="Key ids (from citeline keys list).")]) -> None:
+    """Revoke keys: requests and web sessions with them stop working at once."""
+    settings = _settings()
+    store = _store(settings)
+    results = {k: store.revoke_api_key(k) for k in key_ids}
+    store.close()
+    for k, ok in results.items():
+        out.print(f"{k}: {'revoked' if ok else '[red]not found or already revoked[/]'}")
+    if not all(results.values()):
+        raise typer.Exit(1)
+
+
+@traces_app.command("export")
+def traces_export(
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (one trace per line).")] = "jsonl",
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Only this tenant.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default stdout).")] = None,
+) -> None:
+    """Export traces with their feedback, oldest first."""
+    if fmt != "jsonl":
+        raise CitelineError(f"--format must be jsonl, not {fmt!r}")
+    settings = _settings()
+    store = _store(settings)
+    n = 0
+    try:
+        with (output.open("w", encoding="utf-8") if output else nullcontext(sys.stdout)) as fh:
+            for trace in store.iter_traces(tenant):
+                fh.write(json.dumps(trace.to_json(), ensure_ascii=False) + "\n")
+                n += 1
+    finally:
+        store.close()
+    if output:
+        err.print(f"wrote {n} traces to {output}")
 
 
 def run() -> None:

@@ -93,6 +93,21 @@ class LLMSettings(BaseModel):
     max_retries: int = Field(2, ge=0, le=10)
     temperature: float = Field(0.0, ge=0, le=2)
     max_tokens: int = Field(512, ge=16, le=8192)
+    prompt_price_per_mtok: float | None = Field(None, ge=0, description="USD per million prompt tokens; when set, "
+                                                "every trace records its cost.")
+    completion_price_per_mtok: float | None = Field(None, ge=0, description="USD per million completion tokens.")
+
+
+class ServerSettings(BaseModel):
+    host: str = Field("127.0.0.1", description="Address `citeline serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535)
+    max_upload_mb: float = Field(50.0, gt=0, description="Larger uploads are refused with 413.")
+    max_body_kb: int = Field(256, ge=4, description="Largest JSON request body; larger ones get 413.")
+    rate_limit_per_minute: int = Field(600, ge=0, description="Requests per minute per API key; 0 = no limit.")
+    rate_limit_burst: int = Field(60, ge=1, description="Requests a key may make at once before the rate applies.")
+    session_hours: float = Field(12.0, gt=0, le=24 * 30, description="Web sessions expire after this long.")
+    secure_cookies: bool | None = Field(None, description="Mark the session cookie Secure; default: only when the "
+                                        "request came over https.")
 
 
 class Settings(BaseSettings):
@@ -108,6 +123,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -131,7 +147,8 @@ class Settings(BaseSettings):
 
     def config_hash(self) -> str:
         """sha256 (first 16 hex) of the resolved settings that change results; no secrets, no paths."""
-        data = self.model_dump(mode="json", exclude={"data_dir": True, "llm": {"api_key"}})
+        data = self.model_dump(mode="json", exclude={"data_dir": True, "llm": {"api_key"},
+                                                          "server": True})
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -160,6 +160,94 @@ class SearchHit:
     text_hash: str = ""
 
 
+# ---------------------------------------------------------------- access, traces, feedback
+
+Role = Literal["admin", "member"]
+UploadStatus = Literal["queued", "processing", "done", "failed"]
+
+
+@dataclass(slots=True)
+class ApiKeyRecord:
+    """An API key as stored: the secret itself is never kept, only its hash."""
+
+    id: str
+    tenant: str
+    role: Role
+    groups: list[str]
+    name: str = ""
+    created_at: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+
+    @property
+    def principal(self) -> Principal:
+        return Principal(tenant=self.tenant, groups=tuple(self.groups))
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "tenant": self.tenant, "role": self.role, "groups": self.groups, "name": self.name,
+                "created_at": self.created_at, "last_used_at": self.last_used_at, "revoked_at": self.revoked_at}
+
+
+@dataclass(slots=True)
+class TraceRecord:
+    """One answered request: what it used, what it said, how long each stage took."""
+
+    id: str
+    tenant: str
+    key_id: str | None
+    groups: list[str]
+    route: str
+    question: str
+    answer: str
+    decision: str
+    created_at: str
+    config_hash: str
+    response: dict  # the full AnswerResponse as JSON
+    reason: str | None = None
+    confidence: float = 0.0
+    answerer: str = "extractive"
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    feedback: list[dict] = field(default_factory=list)
+
+    def to_json(self, *, full: bool = True) -> dict:
+        data = {
+            "id": self.id, "tenant": self.tenant, "key_id": self.key_id, "groups": self.groups, "route": self.route,
+            "question": self.question, "answer": self.answer, "decision": self.decision, "reason": self.reason,
+            "confidence": self.confidence, "answerer": self.answerer, "model": self.model,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd, "latency_ms": self.latency_ms, "config_hash": self.config_hash,
+            "created_at": self.created_at, "feedback": self.feedback,
+        }
+        if full:
+            data["response"] = self.response
+        return data
+
+
+@dataclass(slots=True)
+class UploadRecord:
+    id: str
+    tenant: str
+    filename: str
+    path: str
+    size_bytes: int
+    acl: list[str]
+    status: UploadStatus
+    key_id: str | None = None
+    document_id: str | None = None
+    error: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "filename": self.filename, "size_bytes": self.size_bytes, "acl": self.acl,
+                "status": self.status, "document_id": self.document_id, "error": self.error,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
 # ---------------------------------------------------------------- protocols
 
 

@@ -86,3 +86,36 @@ class ModelUnavailableError(ModelError):
 
 class ModelResponseError(ModelError):
     """The server refused the request (4xx) or answered with something that is not a chat completion."""
+
+
+class RequestError(CitelineError):
+    """A request the server refuses; ``status`` is the HTTP status it maps to."""
+
+    stage = "server"
+    status = 400
+
+
+class AuthError(RequestError):
+    """No credentials, or an unknown, malformed or revoked key."""
+
+    status = 401
+
+
+class ForbiddenError(RequestError):
+    status = 403
+
+
+class RateLimitError(RequestError):
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float, **kw):
+        super().__init__(message, **kw)
+        self.retry_after_s = retry_after_s
+
+
+class PayloadTooLargeError(RequestError):
+    status = 413
+
+
+class UnsupportedMediaError(RequestError):
+    status = 415

@@ -46,3 +46,4 @@ class AnswerResponse(BaseModel):
     retrieved: list[RetrievedChunk] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     config_hash: str = ""
+    trace_id: str | None = Field(None, description="Id of the stored trace (server answers); feedback refers to it.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterator
 
 from citeline.answer.extractive import DECLINE, ExtractiveAnswerer
 from citeline.answer.response import AnswerResponse, RetrievedChunk
@@ -57,26 +58,22 @@ class AskService:
         return AnswerResponse(question=question, answer=DECLINE, decision="declined", reason=reason,
                               config_hash=self.settings.config_hash())
 
-    def ask(self, question: str, principal: Principal, *, use_llm: bool = False) -> AnswerResponse:
-        t0 = time.perf_counter()
-        raw = question
+    def _check(self, raw: str, principal: Principal) -> tuple[str, AnswerResponse | None]:
+        """The cleaned question, or a decline saying why it cannot be asked."""
         if len(raw) > MAX_QUESTION_CHARS * 4:
-            return self._declined(raw[:200], f"question is too long ({len(raw)} characters; the limit is "
-                                             f"{MAX_QUESTION_CHARS})")
+            return raw[:200], self._declined(raw[:200], f"question is too long ({len(raw)} characters; the limit is "
+                                                        f"{MAX_QUESTION_CHARS})")
         question = clean_question(raw)
         if not question:
-            return self._declined(raw[:200], "the question is empty or has no readable text")
+            return raw[:200], self._declined(raw[:200], "the question is empty or has no readable text")
         if len(question) > MAX_QUESTION_CHARS:
-            return self._declined(question[:200], f"question is too long ({len(question)} characters; the limit is "
-                                                  f"{MAX_QUESTION_CHARS})")
+            return question[:200], self._declined(question[:200], f"question is too long ({len(question)} characters;"
+                                                                  f" the limit is {MAX_QUESTION_CHARS})")
         if not principal.groups:
-            return self._declined(question, "you have no access groups, so no document is visible to you")
-        got = self.retriever.retrieve(question, principal)
-        t1 = time.perf_counter()
-        if use_llm and self.llm is not None:
-            response = self.llm.answer(question, got, fallback=self.extractive)
-        else:
-            response = self.extractive.answer(question, got.query_vec, got.hits)
+            return question, self._declined(question, "you have no access groups, so no document is visible to you")
+        return question, None
+
+    def _complete(self, response: AnswerResponse, question: str, got, t0: float, t1: float) -> AnswerResponse:
         t2 = time.perf_counter()
         response.question = question
         response.retrieved = [RetrievedChunk(chunk_id=h.chunk_id, document_id=h.document_id, page=h.page,
@@ -85,3 +82,35 @@ class AskService:
                                "answer": round((t2 - t1) * 1000, 3), "total": round((t2 - t0) * 1000, 3)}
         response.config_hash = self.settings.config_hash()
         return response
+
+    def ask(self, question: str, principal: Principal, *, use_llm: bool = False) -> AnswerResponse:
+        t0 = time.perf_counter()
+        question, declined = self._check(question, principal)
+        if declined is not None:
+            return declined
+        got = self.retriever.retrieve(question, principal)
+        t1 = time.perf_counter()
+        if use_llm and self.llm is not None:
+            response = self.llm.answer(question, got, fallback=self.extractive)
+        else:
+            response = self.extractive.answer(question, got.query_vec, got.hits)
+        return self._complete(response, question, got, t0, t1)
+
+    def ask_stream(self, question: str, principal: Principal, *, use_llm: bool = False) -> Iterator[dict]:
+        """``{"type": "delta", "text": …}`` events while a model writes, then one ``{"type": "final",
+        "response": AnswerResponse}``. The extractive path has no deltas: its answer is the final event."""
+        t0 = time.perf_counter()
+        question, declined = self._check(question, principal)
+        if declined is not None:
+            yield {"type": "final", "response": declined}
+            return
+        got = self.retriever.retrieve(question, principal)
+        t1 = time.perf_counter()
+        if not (use_llm and self.llm is not None):
+            response = self.extractive.answer(question, got.query_vec, got.hits)
+            yield {"type": "final", "response": self._complete(response, question, got, t0, t1)}
+            return
+        for event in self.llm.stream(question, got, fallback=self.extractive):
+            if event["type"] == "final":
+                event = {"type": "final", "response": self._complete(event["response"], question, got, t0, t1)}
+            yield event

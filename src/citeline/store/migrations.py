@@ -114,4 +114,79 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        3,
+        "api keys, web sessions, traces, feedback, uploads",
+        """
+        CREATE TABLE api_keys (
+            id          TEXT PRIMARY KEY,
+            tenant      TEXT NOT NULL,
+            role        TEXT NOT NULL,
+            groups      TEXT NOT NULL DEFAULT '[]',
+            name        TEXT NOT NULL DEFAULT '',
+            secret_hash TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at  TEXT
+        );
+        CREATE INDEX api_keys_tenant ON api_keys (tenant);
+
+        CREATE TABLE sessions (
+            token_hash TEXT PRIMARY KEY,
+            key_id     TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+            csrf       TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+
+        CREATE TABLE traces (
+            id          TEXT PRIMARY KEY,
+            tenant      TEXT NOT NULL,
+            key_id      TEXT,
+            groups      TEXT NOT NULL DEFAULT '[]',
+            route       TEXT NOT NULL,
+            question    TEXT NOT NULL,
+            answer      TEXT NOT NULL,
+            decision    TEXT NOT NULL,
+            reason      TEXT,
+            confidence  REAL NOT NULL DEFAULT 0,
+            answerer    TEXT NOT NULL,
+            model       TEXT,
+            prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd    REAL,
+            latency_ms  REAL NOT NULL DEFAULT 0,
+            config_hash TEXT NOT NULL,
+            response    TEXT NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX traces_tenant_time ON traces (tenant, created_at);
+        CREATE INDEX traces_key_time ON traces (key_id, created_at);
+
+        CREATE TABLE feedback (
+            trace_id   TEXT NOT NULL REFERENCES traces(id) ON DELETE CASCADE,
+            key_id     TEXT NOT NULL,
+            rating     INTEGER NOT NULL,
+            comment    TEXT,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (trace_id, key_id)
+        );
+
+        CREATE TABLE uploads (
+            id          TEXT PRIMARY KEY,
+            tenant      TEXT NOT NULL,
+            key_id      TEXT,
+            filename    TEXT NOT NULL,
+            path        TEXT NOT NULL,
+            size_bytes  INTEGER NOT NULL,
+            acl         TEXT NOT NULL DEFAULT '[]',
+            status      TEXT NOT NULL,
+            document_id TEXT,
+            error       TEXT,
+            created_at  TEXT NOT NULL,
+            updated_at  TEXT NOT NULL
+        );
+        CREATE INDEX uploads_tenant ON uploads (tenant, created_at);
+        """,
+    ),
 ]

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from citeline.contracts import Block, Chunk, DocumentRecord, IngestRun, Page, Principal, SearchHit
+from citeline.store.sql_access import AccessMixin
+from citeline.store.sql_traces import TraceMixin
 
 _DOC_COLS = (
     "id, tenant, source_uri, content_hash, title, doc_type, page_count, chunk_count, size_bytes, "
@@ -44,7 +46,7 @@ def _doc(row: Sequence[Any]) -> DocumentRecord:
     )
 
 
-class SqlStore:
+class SqlStore(AccessMixin, TraceMixin):
     """Everything but connection set-up, migrations and full-text search."""
 
     def __init__(self) -> None:
