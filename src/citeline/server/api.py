@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from citeline.answer.response import AnswerResponse
-from citeline.errors import NotFoundError, UnsupportedMediaError
+from citeline.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaError
 from citeline.server.auth import Caller, require_admin
 from citeline.server.tracing import record_answer
 
@@ -230,11 +230,14 @@ async def upload_document(request: Request, who: AdminDep,
     tmp_dir = st.settings.data_dir / "uploads" / ".incoming"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir)
-    size = 0
+    size, limit = 0, int(st.settings.server.max_upload_mb * 1024 * 1024)
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := await file.read(1024 * 1024):
                 size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError(f"upload is larger than the limit of "
+                                               f"{st.settings.server.max_upload_mb:g} MB")
                 out.write(chunk)
         if size == 0:
             raise UnsupportedMediaError("the uploaded file is empty")
