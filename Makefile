@@ -19,6 +19,9 @@ install: $(STAMP)
 demo: install
 	$(CITELINE) ingest demo/corpus --acl everyone
 	$(CITELINE) ask "How many weeks of paid parental leave does Fernhill offer?"
+	@echo "admin key for the web UI and the API (shown once):"
+	$(CITELINE) keys create --role admin --name "demo admin"
+	$(CITELINE) serve --host 127.0.0.1 --port 8000
 
 test: install
 	$(VENV)/bin/pytest -q

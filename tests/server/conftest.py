@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import socket
+import threading
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
 from citeline.config import load_settings
 from citeline.ingest.pipeline import IngestPipeline
 from citeline.store import SqliteStore
+from tests.conftest import DEMO
 
 DOCS = {
     # (tenant, acl): {filename: text}
@@ -100,3 +105,40 @@ def client(server_settings, leak_corpus, embedder):
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+# ---------------------------------------------------------------- a real server on the demo corpus
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory, embedder):
+    """(base URL, admin key, member key) of a uvicorn server on the demo corpus, for the session."""
+    import uvicorn
+
+    from citeline.config import load_settings
+    from citeline.ingest.pipeline import IngestPipeline
+    from citeline.server.app import create_app
+    from citeline.store import SqliteStore
+
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("live") / "data", ingest={"workers": 2, "ocr": False})
+    store = SqliteStore(settings.db_path)
+    IngestPipeline(settings, store, embedder).run([str(DEMO / "corpus")], acl=["everyone"])
+    admin = store.create_api_key(tenant="default", role="admin", groups=["everyone"], name="ada (admin)")[1]
+    member = store.create_api_key(tenant="default", role="member", groups=["everyone"], name="max (member)")[1]
+    store.close()
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", admin, member
+    server.should_exit = True
+    thread.join(10)
