@@ -22,6 +22,14 @@ EXPECTED = {
     "schema_migrations": {"version", "name", "applied_at"},
     "store_meta": {"key", "value"},
     "sentence_embeddings": {"text_hash", "model", "spans", "vectors"},
+    "api_keys": {"id", "tenant", "role", "groups", "name", "secret_hash", "created_at", "last_used_at", "revoked_at"},
+    "sessions": {"token_hash", "key_id", "csrf", "created_at", "expires_at"},
+    "traces": {"id", "tenant", "key_id", "groups", "route", "question", "answer", "decision", "reason", "confidence",
+               "answerer", "model", "prompt_tokens", "completion_tokens", "cost_usd", "latency_ms", "config_hash",
+               "response", "created_at"},
+    "feedback": {"trace_id", "key_id", "rating", "comment", "created_at"},
+    "uploads": {"id", "tenant", "key_id", "filename", "path", "size_bytes", "acl", "status", "document_id", "error",
+                "created_at", "updated_at"},
 }
 
 
@@ -127,3 +135,35 @@ def test_runs_interrupted_when_left_running(store):
     runs = {r.id: r for r in store.list_runs()}
     assert runs[r1.id].status == "interrupted"
     assert runs[r2.id].status == "finished" and runs[r2.id].counts == {"new": 1}
+
+
+def test_two_step_keyword_search_ranks_like_one_joined_statement(store):
+    """The rowid-first query returns exactly what one joined, ACL-filtered statement returns."""
+    import random
+
+    from citeline.store.sql import SEARCHABLE
+    from citeline.store.sqlite import fts_query
+
+    rng = random.Random(7)
+    vocab = "refund card salary travel policy desk ticket shipping invoice laptop badge parking".split()
+    for i in range(60):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 30)))
+        acl = rng.choice([("everyone",), ("hr",), ("eng", "hr")])
+        store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t2"]), uri=f"/d/{i}.txt", acl=acl, text=text))
+    for groups in (("everyone",), ("hr",), ("eng",), ("everyone", "hr")):
+        p = Principal("t1", groups)
+        for q in ("refund card", "salary travel parking", "badge", "invoice laptop desk ticket"):
+            ref = store._exec(
+                f"""SELECT c.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
+                    JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id
+                    WHERE chunks_fts MATCH ? AND d.tenant = ? AND d.status IN ({",".join("?" * len(SEARCHABLE))})
+                      AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
+                                  AND a.grp IN ({",".join("?" * len(groups))}))
+                    ORDER BY score DESC, c.rowid LIMIT 10""",
+                (fts_query(q), "t1", *SEARCHABLE, *groups)).fetchall()
+            got = store.keyword_search(q, p, k=10)
+            assert [round(h.score, 9) for h in got] == [round(s, 9) for _, s in ref]
+            assert {h.rowid for h in got} <= {r for (r,) in store._exec(
+                "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id JOIN document_acl a"
+                f" ON a.document_id = d.id WHERE d.tenant = 't1' AND a.grp IN ({','.join('?' * len(groups))})",
+                groups).fetchall()}

@@ -84,25 +84,35 @@ class SqliteStore(SqlStore):
 
     # -- keyword search --------------------------------------------------------------------
     def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]:
-        """BM25 over chunks the principal may read; the ACL and tenant filter is in the query."""
+        """BM25 over chunks the principal may read; the ACL and tenant filter is in the query.
+
+        Two steps: rank rowids only (the set of readable documents is built once per query, so
+        each matching row costs one probe instead of a join and an EXISTS), then fetch the top
+        ``k`` rows, re-checked against tenant and ACL. Same ranking as a single joined statement,
+        measured ~1.4× faster at 100k chunks (bench/README.md)."""
         match = fts_query(query)
         if not match or not principal.groups:
             return []
         groups = list(principal.groups)
-        rows = self._exec(
-            f"""SELECT c.id, c.document_id, d.title, d.source_uri, c.page, c.start_char, c.end_char,
-                       c.heading_path, c.text, -bm25(chunks_fts, 1.0, 0.5) AS score, c.rowid, c.text_hash
-                FROM chunks_fts
-                JOIN chunks c ON c.rowid = chunks_fts.rowid
-                JOIN documents d ON d.id = c.document_id
-                WHERE chunks_fts MATCH ? AND d.tenant = ?
-                  AND d.status IN ({",".join("?" * len(SEARCHABLE))})
-                  AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
-                              AND a.grp IN ({",".join("?" * len(groups))}))
+        ranked = self._exec(
+            f"""SELECT chunks_fts.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score
+                FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid
+                WHERE chunks_fts MATCH ? AND c.document_id IN (
+                    SELECT d.id FROM documents d WHERE d.tenant = ?
+                      AND d.status IN ({",".join("?" * len(SEARCHABLE))})
+                      AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
+                                  AND a.grp IN ({",".join("?" * len(groups))})))
                 ORDER BY score DESC LIMIT ?""",
             (match, principal.tenant, *SEARCHABLE, *groups, k),
         ).fetchall()
-        return [SearchHit(*r) for r in rows]
+        rows = self.hits_by_rowid([r for r, _ in ranked], principal)
+        hits = []
+        for rowid, score in ranked:
+            hit = rows.get(rowid)
+            if hit is not None:
+                hit.score = score
+                hits.append(hit)
+        return hits
 
 
 def _split_sql(script: str) -> list[str]:
