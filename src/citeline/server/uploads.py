@@ -100,10 +100,9 @@ class UploadWorker:
         from citeline.ingest.pipeline import IngestPipeline
 
         store = self._store
-        rows = [u for u in store.list_uploads(status=["queued", "processing"], limit=10_000) if u.id == upload_id]
-        if not rows:
+        up = store.get_upload(upload_id, tenant=None)
+        if up is None or up.status not in ("queued", "processing"):
             return
-        up = rows[0]
         store.update_upload(up.id, status="processing")
         try:
             IngestPipeline(self.settings, store, self.embedder).run([up.path], acl=up.acl, tenant=up.tenant)

@@ -151,9 +151,13 @@ class TraceMixin:
             self._exec("UPDATE uploads SET status = ?, document_id = COALESCE(?, document_id), error = ?,"
                        " updated_at = ? WHERE id = ?", (status, document_id, error, now(), upload_id))
 
-    def get_upload(self, upload_id: str, *, tenant: str) -> UploadRecord | None:
-        row = self._exec(f"SELECT {_UPLOAD_COLS} FROM uploads WHERE id = ? AND tenant = ?",
-                         (upload_id, tenant)).fetchone()
+    def get_upload(self, upload_id: str, *, tenant: str | None) -> UploadRecord | None:
+        """An upload of ``tenant``; ``tenant=None`` only for the server's own upload worker."""
+        sql, params = f"SELECT {_UPLOAD_COLS} FROM uploads WHERE id = ?", [upload_id]
+        if tenant is not None:
+            sql += " AND tenant = ?"
+            params.append(tenant)
+        row = self._exec(sql, params).fetchone()
         return _upload(row) if row else None
 
     def list_uploads(self, *, tenant: str | None = None, status: Sequence[str] | None = None,
