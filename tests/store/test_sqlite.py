@@ -30,6 +30,10 @@ EXPECTED = {
     "feedback": {"trace_id", "key_id", "rating", "comment", "created_at"},
     "uploads": {"id", "tenant", "key_id", "filename", "path", "size_bytes", "acl", "status", "document_id", "error",
                 "created_at", "updated_at"},
+    "eval_runs": {"id", "tenant", "dataset_name", "dataset_hash", "config_hash", "label", "repeats", "n_examples",
+                  "status", "settings", "summary", "error", "created_at", "finished_at"},
+    "eval_results": {"run_id", "example_id", "repeat", "output", "metrics", "created_at"},
+    "eval_calibrations": {"id", "judge", "model", "n", "stats", "mapping", "trusted", "created_at"},
 }
 
 

@@ -189,4 +189,49 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX uploads_tenant ON uploads (tenant, created_at);
         """,
     ),
+    (
+        4,
+        "evaluation runs, per-example results, judge calibrations",
+        """
+        CREATE TABLE eval_runs (
+            id            TEXT PRIMARY KEY,
+            tenant        TEXT NOT NULL,
+            dataset_name  TEXT NOT NULL,
+            dataset_hash  TEXT NOT NULL,
+            config_hash   TEXT NOT NULL,
+            label         TEXT NOT NULL DEFAULT '',
+            repeats       INTEGER NOT NULL DEFAULT 1,
+            n_examples    INTEGER NOT NULL DEFAULT 0,
+            status        TEXT NOT NULL,
+            settings      TEXT NOT NULL DEFAULT '{}',
+            summary       TEXT NOT NULL DEFAULT '{}',
+            error         TEXT,
+            created_at    TEXT NOT NULL,
+            finished_at   TEXT
+        );
+        CREATE INDEX eval_runs_time ON eval_runs (created_at);
+
+        CREATE TABLE eval_results (
+            run_id      TEXT NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+            example_id  TEXT NOT NULL,
+            repeat      INTEGER NOT NULL DEFAULT 0,
+            output      TEXT NOT NULL,
+            metrics     TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            PRIMARY KEY (run_id, example_id, repeat)
+        );
+
+        CREATE TABLE eval_calibrations (
+            id          TEXT PRIMARY KEY,
+            judge       TEXT NOT NULL,
+            model       TEXT,
+            n           INTEGER NOT NULL,
+            stats       TEXT NOT NULL,
+            mapping     TEXT NOT NULL,
+            trusted     INTEGER NOT NULL,
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX eval_calibrations_judge ON eval_calibrations (judge, created_at);
+        """,
+    ),
 ]
