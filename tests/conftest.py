@@ -45,3 +45,19 @@ def embedder():
     e = OnnxMiniLMEmbedder()
     e.warm_up()
     return e
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory, embedder) -> Path:
+    """Data directory with the whole demo corpus ingested (readable by everyone), built once per session.
+
+    Shared by the live server and the evaluation tests; each adds its own rows (keys, traces, runs)."""
+    from citeline.ingest.pipeline import IngestPipeline
+
+    data = tmp_path_factory.mktemp("demo") / "data"
+    settings = load_settings(data_dir=data, ingest={"workers": 2, "ocr": False})
+    store = SqliteStore(settings.db_path)
+    report = IngestPipeline(settings, store, embedder).run([str(DEMO / "corpus")], acl=["everyone"])
+    assert report.counts["failed"] == 0
+    store.close()
+    return data

@@ -15,6 +15,7 @@ from rich.table import Table
 from citeline.config import Settings, load_settings
 from citeline.contracts import EVERYONE, Principal
 from citeline.errors import CitelineError
+from citeline.evaluate.cli import eval_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="citeline: answers with citations from your documents.")
 docs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove ingested documents.")
@@ -25,6 +26,7 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(runs_app, name="runs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(traces_app, name="traces")
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)

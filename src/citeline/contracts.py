@@ -248,6 +248,93 @@ class UploadRecord:
                 "created_at": self.created_at, "updated_at": self.updated_at}
 
 
+# ---------------------------------------------------------------- evaluation
+
+EvalStatus = Literal["running", "interrupted", "done", "failed"]
+
+
+@dataclass(slots=True, frozen=True)
+class MetricResult:
+    """One metric on one example. ``value`` is None when the metric does not apply to it
+    (no reference answer, no expected sources, a judge reply that could not be parsed)."""
+
+    value: float | None
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class EvalRunRecord:
+    """A stored evaluation run; its per-example results live beside it."""
+
+    id: str
+    tenant: str
+    dataset_name: str
+    dataset_hash: str
+    config_hash: str
+    status: EvalStatus
+    created_at: str
+    label: str = ""
+    repeats: int = 1
+    n_examples: int = 0
+    settings: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+    finished_at: str | None = None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "tenant": self.tenant, "dataset": self.dataset_name, "dataset_hash": self.dataset_hash,
+                "config_hash": self.config_hash, "label": self.label, "status": self.status,
+                "repeats": self.repeats, "n_examples": self.n_examples, "created_at": self.created_at,
+                "finished_at": self.finished_at, "error": self.error, "summary": self.summary}
+
+
+# ---------------------------------------------------------------- guards
+
+GuardStage = Literal["input", "output", "document"]
+GuardVerdictKind = Literal["allow", "flag", "block", "redact"]
+GuardMode = Literal["enforce", "shadow"]
+
+
+@dataclass(slots=True)
+class GuardVerdict:
+    """What one guard decided about one text: which rule fired, its score against which threshold,
+    and what was done about it (``action``: ``none``, ``blocked``, ``redacted``, ``flagged``,
+    ``quarantined``, or ``logged`` when the guard runs in shadow mode and only records)."""
+
+    guard: str
+    verdict: GuardVerdictKind = "allow"
+    score: float = 0.0
+    threshold: float | None = None
+    rule: str | None = None
+    action: str = "none"
+    mode: GuardMode = "enforce"
+    stage: GuardStage = "input"
+    detail: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def enforced(self) -> bool:
+        """True when this verdict changes the outcome (an enforced block, redaction or flag)."""
+        return self.mode == "enforce" and self.verdict != "allow"
+
+    def to_json(self) -> dict:
+        return {"guard": self.guard, "verdict": self.verdict, "score": round(self.score, 4),
+                "threshold": self.threshold, "rule": self.rule, "action": self.action, "mode": self.mode,
+                "stage": self.stage, "detail": self.detail, "latency_ms": round(self.latency_ms, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkFlag:
+    """A document chunk a guard found suspicious at ingest (embedded instructions, hidden text…)."""
+
+    chunk_id: str
+    document_id: str
+    rule: str
+    score: float
+    action: Literal["flag", "quarantine"]
+    detail: str = ""
+
+
 # ---------------------------------------------------------------- protocols
 
 
@@ -301,3 +388,24 @@ class Store(Protocol):
 
     # schema
     def schema_version(self) -> int: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """Every evaluator has this one shape; ``higher_is_better`` tells comparisons which way is worse."""
+
+    name: str
+    higher_is_better: bool
+
+    def score(self, example, output) -> MetricResult: ...
+
+
+@runtime_checkable
+class Guard(Protocol):
+    """Checks one text (a question, an answer, a chunk) against a policy. Never raises on odd
+    input; the runner turns an exception into a fail-closed ``block`` verdict anyway."""
+
+    name: str
+    stage: GuardStage
+
+    def check(self, text: str, *, principal: Principal | None = None) -> GuardVerdict: ...

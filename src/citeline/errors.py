@@ -119,3 +119,9 @@ class PayloadTooLargeError(RequestError):
 
 class UnsupportedMediaError(RequestError):
     status = 415
+
+
+class EvalError(CitelineError):
+    """A dataset, run, label file or comparison that cannot be used; the message says where and why."""
+
+    stage = "evaluate"

@@ -115,18 +115,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory, embedder):
+def live(demo_data, embedder):
     """(base URL, admin key, member key) of a uvicorn server on the demo corpus, for the session."""
     import uvicorn
 
     from citeline.config import load_settings
-    from citeline.ingest.pipeline import IngestPipeline
     from citeline.server.app import create_app
     from citeline.store import SqliteStore
 
-    settings = load_settings(data_dir=tmp_path_factory.mktemp("live") / "data", ingest={"workers": 2, "ocr": False})
+    settings = load_settings(data_dir=demo_data, ingest={"workers": 2, "ocr": False})
     store = SqliteStore(settings.db_path)
-    IngestPipeline(settings, store, embedder).run([str(DEMO / "corpus")], acl=["everyone"])
     admin = store.create_api_key(tenant="default", role="admin", groups=["everyone"], name="ada (admin)")[1]
     member = store.create_api_key(tenant="default", role="member", groups=["everyone"], name="max (member)")[1]
     store.close()
