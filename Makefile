@@ -4,7 +4,7 @@ PIP := $(VENV)/bin/pip
 CITELINE := $(VENV)/bin/citeline
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test eval-gate eval-baseline clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,5 +26,24 @@ demo: install
 test: install
 	$(VENV)/bin/pytest -q
 
+# The release gate on the demo set: a fresh index of demo/corpus, the demo eval run, and
+# `citeline eval gate` against the committed baseline run (demo/eval-baseline.json).
+EVAL_DIR ?= .citeline-eval
+GATE_MARGINS := --max-drop decision_correct=0.02 --max-drop token_f1=0.02 --max-drop recall@5=0.02 \
+	--max-drop citation_precision=0.02
+eval-gate: install
+	rm -rf $(EVAL_DIR)
+	$(CITELINE) --data-dir $(EVAL_DIR) ingest demo/corpus --acl everyone --json > /dev/null
+	$(CITELINE) --data-dir $(EVAL_DIR) eval run demo/eval.jsonl --label candidate
+	$(CITELINE) --data-dir $(EVAL_DIR) eval gate --baseline demo/eval-baseline.json --candidate latest \
+		$(GATE_MARGINS) --markdown $(EVAL_DIR)/eval-gate.md
+
+# Regenerate the committed baseline (after an intended change of quality, or of demo/eval.jsonl).
+eval-baseline: install
+	rm -rf $(EVAL_DIR)
+	$(CITELINE) --data-dir $(EVAL_DIR) ingest demo/corpus --acl everyone --json > /dev/null
+	$(CITELINE) --data-dir $(EVAL_DIR) eval run demo/eval.jsonl --label baseline
+	$(CITELINE) --data-dir $(EVAL_DIR) eval export latest -o demo/eval-baseline.json
+
 clean:
-	rm -rf $(VENV) .citeline
+	rm -rf $(VENV) .citeline $(EVAL_DIR)

@@ -108,3 +108,14 @@ def test_demo_dataset_references_resolve_and_unknown_ones_fail(tmp_path, demo_da
         assert "line 4: sources.0.page" in str(e.value) and "not 999" in str(e.value)
     finally:
         store.close()
+
+
+def test_committed_baseline_run_matches_the_demo_dataset():
+    """CI gates the demo set against demo/eval-baseline.json; it must be a run of this very dataset."""
+    from citeline.evaluate.runner import RunData
+
+    baseline = RunData.from_file(DEMO / "eval-baseline.json")
+    demo = load_dataset(DEMO / "eval.jsonl")
+    assert baseline.record.dataset_hash == demo.hash, "demo/eval.jsonl changed: run `make eval-baseline`"
+    assert baseline.record.status == "done" and sorted(baseline.examples) == sorted(e.id for e in demo.examples)
+    assert {"decision_correct", "token_f1", "recall@5", "citation_precision"} <= set(baseline.metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -261,7 +262,7 @@ def eval_gate(
     if as_json:
         cli._emit_json([result.to_json()])
     else:
-        out.print(text, markup=False, highlight=False)
+        sys.stdout.write(text)
     if not result.passed:
         raise typer.Exit(1)
 
@@ -285,7 +286,8 @@ def eval_calibrate(
         if run:
             rows = attach_judge_scores(rows, _load(store, run, settings.tenant), judge)
         cal = calibrate(rows, judge=judge)
-        cid = store.put_calibration(judge=judge, model=settings.llm.model, n=cal.n, stats=cal.stats,
+        cid = store.put_calibration(judge=judge, model=settings.llm.model, n=cal.n,
+                                    stats=cal.stats | {"pairs": cal.pairs},
                                     mapping=cal.mapping, trusted=cal.trusted, created_at=now())
     finally:
         store.close()
@@ -307,6 +309,33 @@ def eval_calibrate(
         err.print(f"[yellow]warning[/]: {w}")
     out.print("[green]trusted[/]: gates on this judge use the mapping" if cal.trusted else
               "[yellow]not trusted[/]: gates on this judge will warn")
+
+
+@eval_app.command("report")
+def eval_report(
+    run_id: Annotated[str, typer.Argument(help="Run id, exported run file, or latest.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.")] = Path("eval-report.html"),
+    against: Annotated[Optional[str], typer.Option("--compare", help="Also show paired differences vs this run.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Also write the report data as JSON.")] = None,
+) -> None:
+    """Write a self-contained HTML report (intervals, distributions, coverage–accuracy, judge calibration)."""
+    from citeline.evaluate.compare import compare
+    from citeline.evaluate.report import render, report_json
+
+    cli = _ctx()
+    settings = _settings()
+    store = cli._store(settings)
+    try:
+        data = _load(store, run_id, settings.tenant)
+        other = _load(store, against, settings.tenant) if against else None
+        calibration = store.latest_calibration("correctness") if "correctness" in data.metrics else None
+    finally:
+        store.close()
+    comparison = compare(other, data) if other else None
+    output.write_text(render(data, comparison=comparison, other=other, calibration=calibration), encoding="utf-8")
+    if json_out:
+        json_out.write_text(json.dumps(report_json(data, comparison, calibration), indent=1), encoding="utf-8")
+    err.print(f"wrote {output}" + (f" and {json_out}" if json_out else ""))
 
 
 @eval_app.command("export")

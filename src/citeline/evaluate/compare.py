@@ -215,15 +215,15 @@ def _f(v: float, digits: int = 3) -> str:
 def gate_markdown(result: GateResult, base_label: str = "", cand_label: str = "") -> str:
     head = "✅ **citeline eval gate passed**" if result.passed else "❌ **citeline eval gate failed**"
     lines = [head, "", f"Baseline `{result.baseline}` {base_label} vs candidate `{result.candidate}` {cand_label}".strip(),
-             "", "| metric | baseline | candidate | worse by [95% CI] | margin | p (Holm) | detectable drop | verdict |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "", "| metric | n | baseline | candidate | worse by [95% CI] | margin | p (Holm) | detectable drop | verdict |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for c in result.checks:
         verdict = ("**regression**" if c.failed else "no worse than margin" if c.non_inferior
                    else "not shown worse")
-        lines.append(f"| {c.metric}{' (calibrated)' if c.calibrated else ''} | {_f(c.baseline)} | {_f(c.candidate)} | "
+        lines.append(f"| {c.metric}{' (calibrated)' if c.calibrated else ''} | {c.n} | {_f(c.baseline)} | {_f(c.candidate)} | "
                      f"{_f(c.worsening)} [{_f(c.low)}, {_f(c.high)}] | {c.margin:g} | {_f(c.p_holm)} | "
                      f"{_f(c.mde)} | {verdict} |")
-    lines += ["", f"n = {result.checks[0].n} paired examples. The gate fails only when a drop beyond the margin is "
+    lines += ["", "n = paired examples the metric applies to. The gate fails only when a drop beyond the margin is "
               "statistically supported (one-sided sign-flip test, Holm-corrected, α = 0.05). "
               "'detectable drop' is the true drop the gate catches 80 % of the time at this n."]
     lines += [f"> ⚠️ {w}" for w in result.warnings]

@@ -297,3 +297,19 @@ def get_trace(trace_id: str, request: Request, who: CallerDep) -> dict:
     if trace is None:
         raise _not_found("trace", trace_id)
     return trace.to_json()
+
+
+@router.get("/api/evals", tags=["evaluation"])
+def list_evals(request: Request, who: AdminDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    """Stored evaluation runs of the caller's tenant, newest first (admins)."""
+    runs = state(request).store.list_eval_runs(who.tenant, limit)
+    return {"runs": [r.to_json() | {"summary": None} for r in runs]}
+
+
+@router.get("/api/evals/{run_id}", tags=["evaluation"])
+def get_eval(run_id: str, request: Request, who: AdminDep) -> dict:
+    """One run with its summary: every metric's mean and 95% interval, declines, decisions."""
+    run = state(request).store.get_eval_run(run_id, who.tenant)
+    if run is None:
+        raise _not_found("evaluation run", run_id)
+    return run.to_json()

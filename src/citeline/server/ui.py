@@ -162,6 +162,43 @@ def trace_page(request: Request, trace_id: str) -> HTMLResponse:
     return _page(request, "trace.html", {"t": trace, "r": trace.response}, caller=caller)
 
 
+@router.get("/admin/evals", response_class=HTMLResponse)
+def evals_page(request: Request) -> HTMLResponse:
+    caller = _session_caller(request)
+    if not caller.is_admin:
+        return _error_page(request, ForbiddenError("this page is for admins"), caller, 403)
+    runs = state(request).store.list_eval_runs(caller.tenant, 200)
+    return _page(request, "evals.html", {"runs": runs}, caller=caller)
+
+
+@router.get("/admin/evals/{run_id}", response_class=HTMLResponse)
+def eval_page(request: Request, run_id: str, compare: str | None = None) -> HTMLResponse:
+    """The run's self-contained report, as ``citeline eval report`` writes it."""
+    from citeline.evaluate.compare import compare as paired
+    from citeline.evaluate.report import render
+    from citeline.evaluate.runner import load_run
+
+    caller = _session_caller(request)
+    if not caller.is_admin:
+        return _error_page(request, ForbiddenError("this page is for admins"), caller, 403)
+    store = state(request).store
+    try:
+        data = load_run(store, run_id, caller.tenant)
+        other = load_run(store, compare, caller.tenant) if compare else None
+        comparison = paired(other, data) if other else None
+    except CitelineError as e:
+        return _error_page(request, e, caller, 404 if "no evaluation run" in str(e) else 422)
+    calibration = store.latest_calibration("correctness") if "correctness" in data.metrics else None
+    nonce = secrets.token_urlsafe(16)
+    response = HTMLResponse(render(data, comparison=comparison, other=other, calibration=calibration, nonce=nonce))
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def citation_href(c: dict) -> str:
     return (f"/documents/{quote(c['document_id'])}?page={int(c['page'])}&start={int(c['start'])}"
             f"&end={int(c['end'])}")

@@ -20,7 +20,6 @@ import numpy as np
 from citeline.contracts import Block, Chunk, DocumentRecord, IngestRun, Page, Principal, SearchHit
 from citeline.store.sql_access import AccessMixin
 from citeline.store.sql_evals import EvalMixin
-from citeline.store.sql_guards import GuardMixin
 from citeline.store.sql_traces import TraceMixin
 
 _DOC_COLS = (
@@ -48,7 +47,7 @@ def _doc(row: Sequence[Any]) -> DocumentRecord:
     )
 
 
-class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
+class SqlStore(AccessMixin, TraceMixin, EvalMixin):
     """Everything but connection set-up, migrations and full-text search."""
 
     def __init__(self) -> None:
