@@ -94,6 +94,41 @@ def print_summary(run) -> None:
         out.print(f"[yellow]{name}: {n} judge replies could not be parsed and are not scored[/]")
 
 
+@eval_app.command("init")
+def eval_init(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset file to write.")] = Path("eval.jsonl"),
+    n: Annotated[int, typer.Option("-n", help="How many questions.")] = 5,
+    llm: Annotated[bool, typer.Option("--llm", help="Let the configured model phrase the questions.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter dataset: questions drawn from passages of your own documents, to edit."""
+    from citeline.evaluate.starter import starter_rows
+
+    if not 1 <= n <= 50:
+        raise EvalError(f"-n must be between 1 and 50, not {n}")
+    if output.exists() and not force:
+        raise EvalError(f"{output} exists; pass --force to overwrite it")
+    cli = _ctx()
+    settings = _settings()
+    provider = None
+    if llm:
+        if not settings.llm.base_url:
+            raise EvalError("--llm needs a model endpoint: set llm.base_url (or CITELINE_LLM__BASE_URL)")
+        from citeline.models.openai_compat import OpenAICompatProvider
+
+        provider = OpenAICompatProvider(settings.llm)
+    store = cli._store(settings)
+    try:
+        rows = starter_rows(store, settings.tenant, n=n, provider=provider)
+    finally:
+        store.close()
+    output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    for r in rows:
+        out.print(f"[bold]{r['id']}[/] {r['question']}  [dim]({r['sources'][0]['document']} p.{r['sources'][0]['page']})[/]")
+    out.print(f"wrote {len(rows)} questions to {output}: edit the questions and answers, add questions your documents "
+              "cannot answer with \"should_decline\": true, then run [bold]citeline eval run " + str(output) + "[/]")
+
+
 @eval_app.command("run")
 def eval_run(
     dataset: Annotated[Path, typer.Argument(help="JSONL, CSV or YAML dataset.")],
