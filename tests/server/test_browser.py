@@ -133,3 +133,22 @@ def test_documents_page_lists_and_uploads(live, browser, tmp_path):
     sync_api.expect(page.locator("#uploads")).to_contain_text("broken.pdf")
     _shot(page, "documents.png")
     ctx.close()
+
+
+def test_admin_opens_an_eval_report(live, browser, demo_data, embedder, tmp_path):
+    from tests.server.test_evals import small_run
+
+    base, admin, _ = live
+    run = small_run(demo_data, embedder, tmp_path, "browser")
+    ctx, page = _login(browser, base, admin, viewport={"width": 1100, "height": 900})
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+    page.get_by_role("link", name="Evals").click()
+    page.get_by_role("link", name=run.id).click()
+    sync_api.expect(page.get_by_role("heading", name=f"Evaluation run {run.id}")).to_be_visible()
+    sync_api.expect(page.locator("svg[aria-label='metric intervals'] circle").first).to_be_visible()
+    # the report's inline style is allowed by its nonce: the page is styled, nothing was blocked
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") == "980px"
+    assert not blocked, blocked
+    _shot(page, "eval-report.png")
+    ctx.close()

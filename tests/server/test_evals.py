@@ -14,17 +14,25 @@ from citeline.store import SqliteStore
 from tests.conftest import DEMO
 
 
-def test_eval_runs_api_and_report_page(live, demo_data, embedder, tmp_path):
-    base, admin, member = live
-    rows = [json.loads(line) for line in (DEMO / "eval.jsonl").read_text().splitlines()][:4]
-    rows.append(next(json.loads(line) for line in (DEMO / "eval.jsonl").read_text().splitlines()
-                     if json.loads(line)["should_decline"]))
+def small_run(demo_data, embedder, tmp_path, label: str):
+    """A stored run of five demo questions (four answerable, one to decline) in the live server's store."""
+    rows = [json.loads(line) for line in (DEMO / "eval.jsonl").read_text().splitlines()]
+    keep = rows[:4] + [next(r for r in rows if r["should_decline"])]
     path = tmp_path / "five.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in keep))
     settings = load_settings(data_dir=demo_data)
     store = SqliteStore(settings.db_path)
     try:
-        run = EvalRunner(settings, store, AskService(settings, store, embedder)).run(load_dataset(path), label="srv")
+        return EvalRunner(settings, store, AskService(settings, store, embedder)).run(load_dataset(path), label=label)
+    finally:
+        store.close()
+
+
+def test_eval_runs_api_and_report_page(live, demo_data, embedder, tmp_path):
+    base, admin, member = live
+    run = small_run(demo_data, embedder, tmp_path, "srv")
+    store = SqliteStore(demo_data / "citeline.db")
+    try:
         other_admin = store.create_api_key(tenant="acme", role="admin", groups=["everyone"], name="acme")[1]
     finally:
         store.close()
