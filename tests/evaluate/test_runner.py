@@ -175,6 +175,12 @@ def test_cli_run_list_compare_export_gate(demo_data, subset, tmp_path):
         with pytest.raises(EvalError, match=message):
             cli(demo_data, "eval", "gate", "--baseline", str(exported), "--candidate", strict["id"], *args)
 
+    # last: load_settings keeps a --config file for the rest of the process
+    toml = tmp_path / "strict.toml"
+    toml.write_text("[answer]\ndecline_threshold = 0.99\n")
+    via_file = cli(demo_data, "eval", "run", str(subset), "--config", str(toml), "--json")
+    assert json.loads(via_file.stdout)["config_hash"] == strict["config_hash"]  # a profile file = the same overrides
+
 
 def test_runs_of_different_datasets_cannot_be_compared(env, subset, tmp_path):
     settings, store, service = env
@@ -212,3 +218,21 @@ def test_calibration_is_stored_and_used_by_gates(env, subset, demo_data, tmp_pat
     msg = str(e.value)
     assert "line 2: human: a score is a whole number from 1 to 5, not 6" in msg
     assert "line 3: human" in msg and "line 4: id: duplicate id 'q001'" in msg
+
+
+def test_repeats_separate_run_to_run_noise(env, subset, tmp_path):
+    settings, store, service = env
+    small = tmp_path / "small.jsonl"
+    small.write_text("".join(subset.read_text().splitlines(keepends=True)[:6]))
+    ds = load_dataset(small)
+    a = EvalRunner(settings, store, service).run(ds, repeats=3)
+    assert len(list(store.eval_results(a.id))) == 18
+    var = a.summary["metrics"]["decision_correct"]["variance"]
+    assert var["within"] == 0.0 and var["noise_share"] == 0.0  # extractive answers do not change run to run
+    assert a.summary["metrics"]["latency_ms"]["variance"]["within"] > 0  # timings do
+    from citeline.evaluate.compare import compare
+
+    rows = {r.metric: r for r in compare(load_run(store, a.id), load_run(store, a.id))}
+    assert rows["token_f1"].diff == 0 and rows["token_f1"].variance["a"]["noise_share"] == 0.0
+    with pytest.raises(EvalError, match="--repeats must be between 1 and 20"):
+        EvalRunner(settings, store, service).run(ds, repeats=0)

@@ -132,6 +132,8 @@ def eval_init(
 @eval_app.command("run")
 def eval_run(
     dataset: Annotated[Path, typer.Argument(help="JSONL, CSV or YAML dataset.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Settings file for this run (the profile to "
+                                                   "evaluate); default: the global --config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a setting for this run: "
                                                       "SECTION.KEY=VALUE (repeatable).")] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Ask every question k times (separates run-to-run "
@@ -150,6 +152,8 @@ def eval_run(
 
     cli = _ctx()
     ds = load_dataset(dataset)
+    if config is not None:
+        cli.state.config = config
     settings = _settings(_overrides(set_))
     store = cli._store(settings)
     try:
