@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the demo runs with the demo guard policy (topics, competitors, PII; see README "Guardrails")
+demo: export CITELINE_GUARD__POLICY = demo/policy.toml
 demo: install
 	$(CITELINE) ingest demo/corpus --acl everyone
 	$(CITELINE) ask "How many weeks of paid parental leave does Fernhill offer?"
@@ -27,10 +29,12 @@ test: install
 	$(VENV)/bin/pytest -q
 
 # The release gate on the demo set: a fresh index of demo/corpus, the demo eval run, and
-# `citeline eval gate` against the committed baseline run (demo/eval-baseline.json).
+# `citeline eval gate` against the committed baseline run (demo/eval-baseline.json), with the
+# demo profile's guard policy, so a guard that starts blocking demo questions fails it too.
 EVAL_DIR ?= .citeline-eval
 GATE_MARGINS := --max-drop decision_correct=0.02 --max-drop token_f1=0.02 --max-drop recall@5=0.02 \
 	--max-drop citation_precision=0.02
+eval-gate eval-baseline: export CITELINE_GUARD__POLICY = demo/policy.toml
 eval-gate: install
 	rm -rf $(EVAL_DIR)
 	$(CITELINE) --data-dir $(EVAL_DIR) ingest demo/corpus --acl everyone --json > /dev/null

@@ -16,6 +16,7 @@ from citeline.config import Settings, load_settings
 from citeline.contracts import EVERYONE, Principal
 from citeline.errors import CitelineError
 from citeline.evaluate.cli import eval_app
+from citeline.guard.cli import guard_app, redteam
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="citeline: answers with citations from your documents.")
 docs_app = typer.Typer(no_args_is_help=True, help="List, inspect and remove ingested documents.")
@@ -27,6 +28,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(traces_app, name="traces")
 app.add_typer(eval_app, name="eval")
+app.add_typer(guard_app, name="guard")
+app.command("redteam")(redteam)
 
 out = Console()
 err = Console(stderr=True)
@@ -91,7 +94,9 @@ def init() -> None:
             f'data_dir = "{settings.data_dir}"\ntenant = "{settings.tenant}"\n\n'
             "[ingest]\n# workers = 0          # 0 = one per CPU\n# file_timeout_s = 300\n# max_file_mb = 512\n"
             "# ocr = true\n\n[chunking]\n# target_words = 280\n# max_words = 400\n\n"
-            "[embedding]\n# batch_size = 32\n"
+            "[embedding]\n# batch_size = 32\n\n"
+            "[guard]\n# enabled = true\n"
+            "# policy = \"demo/policy.toml\"   # guard policy (TOML or YAML); unset = defaults\n"
         )
         out.print(f"wrote {path}")
     store = _store(settings)

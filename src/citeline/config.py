@@ -110,6 +110,12 @@ class ServerSettings(BaseModel):
                                         "request came over https.")
 
 
+class GuardSettings(BaseModel):
+    enabled: bool = Field(True, description="Run the input, output and document guards (citeline.guard).")
+    policy: Path | None = Field(None, description="Guard policy file (TOML or YAML); unset = the built-in default "
+                                "policy: injection and PII guards, no political opinions, no topic limit.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITELINE_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -124,6 +130,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    guard: GuardSettings = Field(default_factory=GuardSettings)
 
     @classmethod
     def settings_customise_sources(

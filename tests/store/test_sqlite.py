@@ -34,6 +34,7 @@ EXPECTED = {
                   "status", "settings", "summary", "error", "created_at", "finished_at"},
     "eval_results": {"run_id", "example_id", "repeat", "output", "metrics", "created_at"},
     "eval_calibrations": {"id", "judge", "model", "n", "stats", "mapping", "trusted", "created_at"},
+    "chunk_flags": {"chunk_id", "document_id", "rule", "score", "action", "detail", "created_at"},
 }
 
 

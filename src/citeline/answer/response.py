@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from citeline.contracts import GuardVerdict
+
 Decision = Literal["answered", "declined", "blocked", "fallback"]
 
 
@@ -26,6 +28,8 @@ class RetrievedChunk(BaseModel):
     document_id: str
     page: int
     score: float
+    flagged: str | None = Field(None, description="Rule of the document guard that flagged this chunk at ingest; a "
+                                                  "flagged chunk is never given to a model nor quoted.")
 
 
 class Usage(BaseModel):
@@ -47,3 +51,5 @@ class AnswerResponse(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     config_hash: str = ""
     trace_id: str | None = Field(None, description="Id of the stored trace (server answers); feedback refers to it.")
+    guards: list[GuardVerdict] = Field(default_factory=list, description="Every guard decision on this request: "
+                                       "guard, verdict, score, threshold, rule, action, mode.")

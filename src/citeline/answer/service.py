@@ -1,10 +1,15 @@
-"""Ask: validate the question, retrieve (permission-filtered), answer, time every stage.
+"""Ask: validate the question, run the input guards, retrieve (permission-filtered), answer,
+run the output guards, time every stage.
 
-One entry point for the CLI, the server and evaluations; models load once per service.
+One entry point for the CLI, the server and evaluations; models load once per service. Guard
+verdicts travel in ``AnswerResponse.guards``; an enforced block returns decision ``blocked``
+with the policy's message. Chunks the document guard flagged at ingest are left out of what
+the answerer (extractive or model) sees, and marked ``flagged`` in ``retrieved``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -36,6 +41,11 @@ class AskService:
         self.retriever = HybridRetriever(settings, store, embedder)
         self.extractive = ExtractiveAnswerer(settings.answer, self.retriever.sentences)
         self.llm = None  # set by with_llm()
+        self.guards = None
+        if settings.guard.enabled:
+            from citeline.guard.runner import GuardRunner
+
+            self.guards = GuardRunner.from_settings(settings, embedder)
 
     def with_llm(self) -> AskService:
         """Answer with the configured OpenAI-compatible model; the extractive answer is the fallback."""
@@ -53,6 +63,8 @@ class AskService:
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
+        if self.guards is not None:
+            self.guards.warm_up()
 
     def _declined(self, question: str, reason: str) -> AnswerResponse:
         return AnswerResponse(question=question, answer=DECLINE, decision="declined", reason=reason,
@@ -73,44 +85,100 @@ class AskService:
             return question, self._declined(question, "you have no access groups, so no document is visible to you")
         return question, None
 
-    def _complete(self, response: AnswerResponse, question: str, got, t0: float, t1: float) -> AnswerResponse:
+    def _guard_input(self, raw: str, question: str, principal: Principal, t0: float):
+        """(input verdicts, a blocked response or None). Guards read the raw text: cleaning would
+        erase the zero-width and right-to-left tricks they look for."""
+        if self.guards is None:
+            return [], None
+        outcome = self.guards.check_input(raw, principal)
+        if outcome.blocked is None:
+            return outcome.verdicts, None
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        return outcome.verdicts, AnswerResponse(
+            question=question, answer=outcome.message, decision="blocked", reason=outcome.reason,
+            config_hash=self.settings.config_hash(), guards=outcome.verdicts, timings_ms={"guard_input": ms,
+                                                                                           "total": ms})
+
+    def _context(self, got):
+        """What the answerer may read: without the chunks the document guard flagged (enforce mode)."""
+        if not got.flags or self.guards is None or self.guards.policy.documents.mode != "enforce":
+            return got
+        return dataclasses.replace(got, hits=[h for h in got.hits if h.chunk_id not in got.flags])
+
+    def _complete(self, response: AnswerResponse, question: str, got, t0: float, t1: float,
+                  principal: Principal | None = None, verdicts: list | None = None,
+                  tg: float | None = None) -> AnswerResponse:
+        """``t0`` start, ``tg`` input guards done (retrieval starts), ``t1`` retrieval done."""
         t2 = time.perf_counter()
         response.question = question
         response.retrieved = [RetrievedChunk(chunk_id=h.chunk_id, document_id=h.document_id, page=h.page,
-                                             score=round(h.score, 5)) for h in got.hits]
-        response.timings_ms = {**response.timings_ms, **got.timings_ms, "retrieve": round((t1 - t0) * 1000, 3),
-                               "answer": round((t2 - t1) * 1000, 3), "total": round((t2 - t0) * 1000, 3)}
+                                             score=round(h.score, 5),
+                                             flagged=getattr(got.flags.get(h.chunk_id), "rule", None))
+                              for h in got.hits]
+        tg = t0 if tg is None else tg
+        timings = {"guard_input": round((tg - t0) * 1000, 3)} if self.guards is not None else {}
+        guards = list(verdicts or [])
+        if self.guards is not None:
+            outcome = self.guards.check_output(response, principal)
+            guards += outcome.verdicts
+            if outcome.blocked is not None:
+                response.answer, response.decision = outcome.message, "blocked"
+                response.reason, response.citations, response.confidence = outcome.reason, [], 0.0
+        t3 = time.perf_counter()
+        if self.guards is not None:
+            timings["guard_output"] = round((t3 - t2) * 1000, 3)
+        response.guards = guards
+        response.timings_ms = {**response.timings_ms, **got.timings_ms, **timings,
+                               "retrieve": round((t1 - tg) * 1000, 3), "answer": round((t2 - t1) * 1000, 3),
+                               "total": round((t3 - t0) * 1000, 3)}
         response.config_hash = self.settings.config_hash()
         return response
 
     def ask(self, question: str, principal: Principal, *, use_llm: bool = False) -> AnswerResponse:
         t0 = time.perf_counter()
+        raw = question
         question, declined = self._check(question, principal)
         if declined is not None:
             return declined
+        verdicts, blocked = self._guard_input(raw, question, principal, t0)
+        if blocked is not None:
+            return blocked
+        tg = time.perf_counter()
         got = self.retriever.retrieve(question, principal)
+        context = self._context(got)
         t1 = time.perf_counter()
         if use_llm and self.llm is not None:
-            response = self.llm.answer(question, got, fallback=self.extractive)
+            response = self.llm.answer(question, context, fallback=self.extractive)
         else:
-            response = self.extractive.answer(question, got.query_vec, got.hits)
-        return self._complete(response, question, got, t0, t1)
+            response = self.extractive.answer(question, context.query_vec, context.hits)
+        return self._complete(response, question, got, t0, t1, principal, verdicts, tg)
 
     def ask_stream(self, question: str, principal: Principal, *, use_llm: bool = False) -> Iterator[dict]:
         """``{"type": "delta", "text": …}`` events while a model writes, then one ``{"type": "final",
-        "response": AnswerResponse}``. The extractive path has no deltas: its answer is the final event."""
+        "response": AnswerResponse}``. The extractive path has no deltas: its answer is the final event.
+        The output guards run on the final answer, which replaces the streamed text (a blocked answer
+        retracts it)."""
         t0 = time.perf_counter()
+        raw = question
         question, declined = self._check(question, principal)
         if declined is not None:
             yield {"type": "final", "response": declined}
             return
+        verdicts, blocked = self._guard_input(raw, question, principal, t0)
+        if blocked is not None:
+            yield {"type": "final", "response": blocked}
+            return
+        tg = time.perf_counter()
         got = self.retriever.retrieve(question, principal)
+        context = self._context(got)
         t1 = time.perf_counter()
         if not (use_llm and self.llm is not None):
-            response = self.extractive.answer(question, got.query_vec, got.hits)
-            yield {"type": "final", "response": self._complete(response, question, got, t0, t1)}
+            response = self.extractive.answer(question, context.query_vec, context.hits)
+            yield {"type": "final", "response": self._complete(response, question, got, t0, t1, principal, verdicts,
+                                                                 tg)}
             return
-        for event in self.llm.stream(question, got, fallback=self.extractive):
+        for event in self.llm.stream(question, context, fallback=self.extractive):
             if event["type"] == "final":
-                event = {"type": "final", "response": self._complete(event["response"], question, got, t0, t1)}
+                event = {"type": "final", "response": self._complete(event["response"], question, got, t0, t1,
+                                                                     principal, verdicts, tg)}
             yield event

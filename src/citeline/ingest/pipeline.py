@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -68,6 +69,25 @@ class IngestPipeline:
         self.store = store
         self.embedder = embedder
         self.progress = progress or Progress()
+        self._scanner = None  # the document guard, built on first write
+
+    def _scan(self, doc_id: str, chunks) -> None:
+        """Document guard: flag (or quarantine) chunks carrying embedded instructions or hidden text."""
+        if not self.settings.guard.enabled:
+            return
+        if self._scanner is None:
+            from citeline.guard.documents import DocumentScanner
+            from citeline.guard.policy import load_policy
+
+            self._scanner = DocumentScanner(load_policy(self.settings.guard.policy))
+        policy = self._scanner.policy.documents
+        if policy.mode == "off":
+            return
+        flags = self._scanner.scan(chunks)
+        if policy.mode == "shadow":  # recorded and shown in traces, never enforced
+            flags = [dataclasses.replace(f, action="flag") for f in flags]
+        if flags:
+            self.store.put_chunk_flags(doc_id, flags)
 
     # ------------------------------------------------------------------------------------
     def run(self, paths: Sequence[str], *, acl: Sequence[str] | None = None, tenant: str | None = None,
@@ -214,6 +234,7 @@ class IngestPipeline:
             created_at=old.created_at if old else None,
         )
         self.store.replace_document(doc, ex.pages, result.chunks)
+        self._scan(doc_id, result.chunks)
         counts["updated" if old is not None else "new"] += 1
         counts["pages"] += len(ex.pages)
         counts["chunks"] += len(result.chunks)

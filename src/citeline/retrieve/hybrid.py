@@ -27,6 +27,7 @@ class Retrieved:
     query_vec: np.ndarray | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     candidates: dict[str, int] = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)  # chunk id -> ChunkFlag of the document guard
 
 
 class HybridRetriever:
@@ -89,5 +90,9 @@ class HybridRetriever:
                 h.score = (1 - w) * (h.score / top) + w * s
             hits.sort(key=lambda h: h.score, reverse=True)
             lap("rerank")
-        return Retrieved(hits=hits[:k], query_vec=qvec, timings_ms=timings,
+        flags = self.store.chunk_flags([h.chunk_id for h in hits]) if hits and hasattr(self.store, "chunk_flags") \
+            else {}
+        if flags:  # quarantined chunks (document guard) are never returned
+            hits = [h for h in hits if getattr(flags.get(h.chunk_id), "action", None) != "quarantine"]
+        return Retrieved(hits=hits[:k], query_vec=qvec, timings_ms=timings, flags=flags,
                          candidates={"keyword": len(keyword), "dense": len(dense), "fused": len(fused)})

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests, latency per route and per answer stage, decisions, feedback.
+"""Prometheus metrics: requests, latency per route and per answer stage, decisions, guard verdicts, feedback.
 
 Each app has its own registry, so several apps (tests) never share counters.
 """
@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-_STAGES = ("keyword", "embed_query", "dense", "fuse", "rerank", "retrieve", "answer", "llm", "grounding", "total")
+_STAGES = ("keyword", "embed_query", "dense", "fuse", "rerank", "retrieve", "answer", "llm", "grounding",
+           "guard_input", "guard_output", "total")
 
 
 class Metrics:
@@ -29,12 +30,18 @@ class Metrics:
         self.feedback = Counter("citeline_feedback", "Thumbs feedback", ["rating"], registry=r)
         self.rate_limited = Counter("citeline_rate_limited", "Requests refused by the rate limit", registry=r)
         self.uploads = Counter("citeline_uploads", "Uploaded documents by outcome", ["status"], registry=r)
+        self.guards = Counter("citeline_guard_decisions", "Guard verdicts by guard, verdict and mode",
+                              ["guard", "verdict", "mode"], registry=r)
 
     def answer(self, decision: str, answerer: str, timings_ms: dict[str, float]) -> None:
         self.decisions.labels(decision, answerer).inc()
         for name, ms in timings_ms.items():
             if name in _STAGES:
                 self.stage.labels(name).observe(ms / 1000.0)
+
+    def guard_verdicts(self, verdicts) -> None:
+        for v in verdicts:
+            self.guards.labels(v.guard, v.verdict, v.mode).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

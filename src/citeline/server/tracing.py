@@ -1,5 +1,6 @@
 """Turn an answer into a stored trace: question, principal, retrieved ids and scores, answer,
-citations, decision, per-stage timings, model, tokens, cost and config hash."""
+citations, decision, guard verdicts, per-stage timings, model, tokens, cost and config hash.
+PII in the stored texts is redacted per the guard policy (``pii.redact_traces``)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,19 @@ def cost_usd(llm: LLMSettings, response: AnswerResponse) -> float | None:
 def record_answer(state, caller, route: str, response: AnswerResponse) -> AnswerResponse:
     """Store the trace, count it in /metrics, and return the response carrying its ``trace_id``."""
     response.trace_id = new_trace_id()
+    stored = response.model_dump(mode="json")
+    guards = getattr(state.service, "guards", None)
+    if guards is not None:  # PII is redacted in what is stored, not in what the caller gets
+        stored = guards.redact_trace(stored)
     trace = TraceRecord(
         id=response.trace_id, tenant=caller.tenant, key_id=caller.key.id, groups=list(caller.principal.groups),
-        route=route, question=response.question, answer=response.answer, decision=response.decision,
-        created_at=now(), config_hash=response.config_hash, response=response.model_dump(mode="json"),
-        reason=response.reason, confidence=response.confidence, answerer=response.answerer, model=response.model,
+        route=route, question=stored["question"], answer=stored["answer"], decision=response.decision,
+        created_at=now(), config_hash=response.config_hash, response=stored,
+        reason=stored["reason"], confidence=response.confidence, answerer=response.answerer, model=response.model,
         prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens,
         cost_usd=cost_usd(state.settings.llm, response), latency_ms=response.timings_ms.get("total", 0.0),
     )
     state.store.put_trace(trace)
     state.metrics.answer(response.decision, response.answerer, response.timings_ms)
+    state.metrics.guard_verdicts(response.guards)
     return response

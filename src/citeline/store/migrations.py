@@ -234,4 +234,20 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX eval_calibrations_judge ON eval_calibrations (judge, created_at);
         """,
     ),
+    (
+        5,
+        "chunk flags from the document guard (indirect prompt injection, hidden text)",
+        """
+        CREATE TABLE chunk_flags (
+            chunk_id    TEXT PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+            document_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            rule        TEXT NOT NULL,
+            score       REAL NOT NULL DEFAULT 1,
+            action      TEXT NOT NULL,
+            detail      TEXT NOT NULL DEFAULT '',
+            created_at  TEXT NOT NULL
+        );
+        CREATE INDEX chunk_flags_document ON chunk_flags (document_id);
+        """,
+    ),
 ]

@@ -20,6 +20,7 @@ import numpy as np
 from citeline.contracts import Block, Chunk, DocumentRecord, IngestRun, Page, Principal, SearchHit
 from citeline.store.sql_access import AccessMixin
 from citeline.store.sql_evals import EvalMixin
+from citeline.store.sql_guards import GuardMixin
 from citeline.store.sql_traces import TraceMixin
 
 _DOC_COLS = (
@@ -47,7 +48,7 @@ def _doc(row: Sequence[Any]) -> DocumentRecord:
     )
 
 
-class SqlStore(AccessMixin, TraceMixin, EvalMixin):
+class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
     """Everything but connection set-up, migrations and full-text search."""
 
     def __init__(self) -> None:

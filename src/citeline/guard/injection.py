@@ -1,0 +1,322 @@
+"""Prompt injection, jailbreak and system-prompt extraction in user input.
+
+Two signals, both local and fast:
+
+* **rules** — regexes for the attack families (override instructions, persona jailbreaks, prompt
+  extraction, fake role turns, exfiltration links, script tags, permission probing), run on
+  the normalised text (:mod:`citeline.guard.normalize`), on any base64 payload it carries and
+  on right-to-left-overridden runs as displayed. A rule hit scores 1.0.
+* **classifier** — logistic regression over features of the MiniLM embedding (similarity to a
+  library of attack exemplars and of benign questions, written for this project in
+  ``guard/data/injection_exemplars.jsonl``) plus lexical cues. It is fitted on that library when
+  the guard warms up (once per process, ~1 s) — never on the benchmark sets it is measured on.
+  Long inputs are scored in two windows (first and last 64 words); the higher counts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from citeline.contracts import GuardVerdict, Principal
+from citeline.guard.normalize import Normalized, normalize
+from citeline.guard.policy import GuardPolicy
+
+_I = re.I | re.S
+_ALL = r"(?:(?:all|any|every|each|the|your|my|these|those|such|of|previous|prior|above|earlier|preceding|foregoing|" \
+       r"initial|original|old|existing|current|system|given|following|other|safety|content|default)\s+){0,4}"
+_RULES_WORDS = r"(?:instructions?|rules?|directives?|directions?|prompts?|guidelines?|guidance|constraints?|" \
+               r"programming|guardrails?|restrictions?|limitations?|polic(?:y|ies)|commands?|orders|context|" \
+               r"filters?|training|moderation|settings|safeguards?|messages?|text|conversation|everything|" \
+               r"(?:the )?above)"
+
+RULES: list[tuple[str, re.Pattern]] = [
+    ("override-instructions", re.compile(
+        rf"\b(?:ignore|disregard|forget|skip|override|overrule|bypass|circumvent|abandon|drop|neglect|discard|"
+        rf"dismiss|delete|erase|cancel|suspend|disable|turn off|switch off|pay no attention to|do not follow|"
+        rf"don'?t follow|stop following|no longer follow)\s+{_ALL}{_RULES_WORDS}\b", _I)),
+    ("new-instructions", re.compile(
+        r"\b(?:new|updated|real|actual|revised|secret|hidden|true)\s+(?:important\s+)?"
+        r"(?:instructions?|directives?|system prompt|orders)\s*(?:are|is|:|\*|!|follow)|\bnew important "
+        r"instructions\b|\b(?:important|urgent) new instructions\b|"
+        r"\bfrom now on,?\s+(?:you|your|ignore|act|answer|respond|only|always|never)|"
+        r"\byour (?:new|real|only|true) (?:task|role|goal|job|purpose|instructions?|rules?|name)\b|"
+        r"\b(?:previous|prior|above|earlier|original) instructions (?:were|are|was) (?:a mistake|wrong|cancel|void|"
+        r"null|fake|outdated|replaced)|\bforgot to (?:tell|ask|mention to) you\b|"
+        r"\bguidelines (?:have been|were|are) (?:updated|changed|lifted|removed)\b", _I)),
+    ("persona-jailbreak", re.compile(
+        r"\b(?:do anything now|DAN mode|jailbreak(?:ed|ing)?|jail-?broken|unfiltered|"
+        r"uncensored|unrestricted (?:ai|mode|assistant|model|version)|no (?:ethical|moral|content) "
+        r"(?:guidelines|restrictions|limits|filters|policy|policies)|without (?:any )?(?:restrictions|filters|"
+        r"limits|rules|censorship|guidelines)|has no (?:restrictions|filters|rules|limits)|have no (?:restrictions|"
+        r"filters|rules|limits|guidelines)|stay in character|never refuses?|no longer (?:have|has|bound)|"
+        r"not bound by|free from (?:all )?(?:rules|restrictions)|(?:enter|enable|activate|switch to|turn on) "
+        r"(?:the )?(?:developer|dan|god|jailbreak|unrestricted|debug|sudo|admin|maintenance|unfiltered|evil) mode|"
+        r"in (?:developer|dan|god|jailbreak|unrestricted|sudo) mode,? you|"
+        r"you are (?:now )?(?:in )?(?:maintenance|debug|test|developer|admin|god|sudo|dev) mode)\b", _I)),
+    ("persona-jailbreak", re.compile(
+        r"\b(?:pretend|imagine|act|behave|roleplay|role-play|play the role|simulate|you are now|you're now|from "
+        r"now you are)\b.{0,80}\b(?:no|without|ignores?|free of|unlimited|evil|unethical|amoral|rogue|"
+        r"unrestricted|unfiltered|bypass)\b.{0,40}\b(?:rules?|restrictions?|filters?|ethics|limits|guidelines|"
+        r"polic(?:y|ies)|safety|morals|boundaries|censorship)\b", _I)),
+    ("prompt-extraction", re.compile(
+        r"\b(?:reveal|show|print|repeat|output|display|tell|give|leak|dump|share|copy|write out|echo|recite|list|"
+        r"summari[sz]e|translate|what (?:is|are|was|were)|spell out|provide|send|type|paste|return)\b.{0,60}"
+        r"\b(?:(?:your|the|its|my|this) (?:system|initial|original|hidden|secret|internal|developer|full|"
+        r"complete|exact|first|confidential)\s+(?:prompts?|messages?|instructions?|rules|configuration|context|"
+        r"guidelines|directives)|system ?prompt|system message|(?:hidden|secret|confidential|internal) "
+        r"(?:instructions?|rules|prompt|context|configuration|tools)|(?:your|the) (?:instructions|prompt|"
+        r"rules|guidelines|directives)\b.{0,30}\b(?:given|received|told|start|beginning|verbatim|word for word|"
+        r"exactly|secret)|(?:text|words|everything|message|content|instructions) (?:above|before (?:this|my)|"
+        r"that (?:came|comes) before)|context window|(?:you have access to|you know|stored in your \w+|in your "
+        r"(?:memory|context|config\w*))\b.{0,30}\b(?:api keys?|credentials|environment variables|secrets|"
+        r"passwords?)|\b(?:api keys?|credentials|environment variables|secrets|passwords?)\b.{0,40}\b(?:you have "
+        r"access to|stored in your|in your (?:memory|context))|\byour (?:api keys?|environment variables|secrets)\b)",
+        _I)),
+    ("prompt-extraction", re.compile(
+        r"\b(?:what (?:did|do) (?:the )?(?:system|developers?|creators?) (?:say|tell)|what (?:instructions|rules) "
+        r"(?:did|do|were) you (?:receive|get|given|told)|(?:instructions|rules) you (?:were|are) (?:given|told) to "
+        r"keep secret|repeat (?:the|your) (?:text|words|prompt) (?:above|starting))", _I)),
+    ("fake-role-turn", re.compile(
+        r"(?:^|\n|\|)\s*(?:system|assistant|developer)\s*(?::|\])\s|<\|im_start\|>|<\|im_end\|>|\[/?INST\]|"
+        r"<</?SYS>>|###\s*(?:system|instruction|new instructions)|</?(?:system|instructions?|admin)>|"
+        r"\bBEGIN (?:SYSTEM|ADMIN) (?:PROMPT|MESSAGE|OVERRIDE)\b", _I)),
+    ("exfiltration-link", re.compile(
+        r"!\[[^\]\n]{0,100}\]\(\s*(?:https?:)?//[^)\s]+\?[^)\s]*=|!\[[^\]\n]{0,100}\]\(\s*(?:https?:)?//[^)]*"
+        r"(?:\{|\[|%7B)|\b(?:include|add|append|insert|render|embed|output)\b.{0,60}\b(?:image|link|url|markdown|"
+        r"pixel)\b.{0,80}(?:https?://|\bquery string\b|\bencoded\b|\bbase64\b)", _I)),
+    ("script-tag", re.compile(
+        r"<\s*script\b|<\s*iframe\b|\bon(?:error|load|mouseover|click|focus)\s*=|javascript\s*:|<\s*svg\b[^>]*"
+        r"\bon\w+\s*=|<\s*img\b[^>]*\bsrc\s*=|document\.cookie|\beval\s*\(", _I)),
+    ("permission-probe", re.compile(
+        r"\b(?:pretend|act as if|assume|treat me as|consider me|as if|i am|i'm|now i am)\b.{0,40}\b(?:(?:in|a member "
+        r"of) the \w+ group|an? (?:admin|administrator|superuser|root)|(?:have|with) (?:admin|elevated|root|full) "
+        r"(?:rights|privileges|access))\b.{0,80}\b(?:show|give|reveal|tell|answer|search|print|list|read|access)\b|"
+        r"\b(?:ignore|bypass|override|disable|skip|circumvent)\b.{0,30}\b(?:access control|acl|permission|"
+        r"permissions|access rules|access check|authori[sz]ation|tenant)s?\b|"
+        r"\b(?:documents?|files?|data) (?:of|from|belonging to) (?:other|another|all) (?:tenants?|groups?|users?|"
+        r"customers?)\b|\b(?:i am|i'm) (?:the|your) (?:developer|creator|administrator|admin|owner|operator)\b", _I)),
+    ("urgent-override", re.compile(
+        r"\bstop everything\b|\b(?:urgent|priority|important) (?:new )?task\b\s*[:*!]?|\bnew task\s*[:*!]|"
+        r"\b(?:developer|debug|admin|god|maintenance|test|sudo) mode (?:is )?(?:enabled|activated|on)\b|"
+        r"\bregardless of (?:any |all |the )?(?:previous|prior|earlier|above|other) (?:input|instructions?|messages?|"
+        r"context|rules)\b|\b(?:you are running as part of|this is) an? (?:test|debug)(?: pipeline| run| session)?\b"
+        r".{0,80}\b(?:ensure|must|do the following|perform|only)\b|\bfor (?:testing|debugging|diagnostic) purposes"
+        r"(?: only)?\s*[:,]|\bgrant (?:me |yourself )?(?:temporary )?(?:admin|administrative|root|elevated) "
+        r"(?:privileges|access|rights)\b|\bsystem (?:malfunction|override)\b", _I)),
+    ("obey-me", re.compile(
+        r"\b(?:you must|you will|you have to) (?:comply|obey|follow my|do (?:exactly )?(?:what|as) i)\b|"
+        r"\brefusing is not (?:allowed|an option)|\bthe only rule is\b|\bobey me\b|\bfollow (?:my|these) "
+        r"(?:new )?instructions instead\b|\b(?:reply|respond|answer|say) with '?\"?i have been pwned|\bpwned\b", _I)),
+]
+
+_CUES = re.compile(
+    r"\b(?:instructions?|prompts?|rules|system|ignore|disregard|pretend|roleplay|character|bypass|filters?|"
+    r"restrictions?|uncensored|hypothetical(?:ly)?|override|jailbreak|persona|developer|unlock|confidential|"
+    r"secret|hidden|reveal|verbatim|policy|comply|obey|mode|simulate|fictional|unrestricted|forget|"
+    r"previous|above)\b", re.I)
+_TO_MODEL = re.compile(r"\byou (?:are|will|must|should|have to|can now|may now|need to|no longer)\b|\byour "
+                       r"(?:task|role|instructions|rules|prompt|job|guidelines|creators?|programming)\b|\bas an ai\b",
+                       re.I)
+_QUESTION = re.compile(r"^\s*(?:how|what|when|where|which|who|why|can|could|do|does|is|are|should|will|would|"
+                       r"may|i|my|please|tell me about)\b", re.I)
+
+
+def rule_hits(norm: Normalized) -> list[str]:
+    hits: list[str] = []
+    for text in norm.all_texts():
+        for name, rx in RULES:
+            if name not in hits and rx.search(text):
+                hits.append(name)
+    return hits
+
+
+# ---------------------------------------------------------------- classifier
+
+
+def _load_exemplars() -> tuple[list[str], np.ndarray]:
+    raw = resources.files("citeline.guard").joinpath("data/injection_exemplars.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows], dtype=np.int8)
+
+
+def _lexical(text: str) -> list[float]:
+    words = max(1, len(text.split()))
+    return [len(_CUES.findall(text)) / math.sqrt(words), len(_TO_MODEL.findall(text)) / math.sqrt(words),
+            1.0 if (_QUESTION.match(text) or text.rstrip().endswith("?")) else 0.0]
+    # no length feature: the exemplar attacks are longer than the benign questions, and a length
+    # weight flagged long benign text (a repeated sentence scored 0.97)
+
+
+def _fit_logreg(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 3000, lr: float = 0.5
+                ) -> tuple[np.ndarray, float]:
+    w = np.zeros(x.shape[1])
+    b = 0.0
+    yf = y.astype(np.float64)
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+        g = p - yf
+        w -= lr * (x.T @ g / len(y) + l2 * w)
+        b -= lr * float(g.mean())
+    return w, b
+
+
+@dataclass(slots=True)
+class _Model:
+    attack: np.ndarray  # exemplar vectors
+    benign: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    w: np.ndarray
+    b: float
+
+
+_MODELS: dict[str, _Model] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _sim_features(sa: np.ndarray, sb: np.ndarray) -> np.ndarray:
+    top_a = np.sort(sa, axis=1)[:, -3:]
+    max_a, max_b = top_a[:, -1], sb.max(axis=1)
+    return np.stack([max_a, top_a.mean(axis=1), max_b, max_a - max_b], axis=1)
+
+
+class InjectionClassifier:
+    """Probability that a text is an injection attempt, from MiniLM-embedding features."""
+
+    WINDOW_WORDS = 64
+    MAX_WINDOWS = 2  # first and last: an attack sits at either end of a long input
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+
+    def warm_up(self) -> _Model:
+        key = getattr(self.embedder, "name", type(self.embedder).__name__)
+        model = _MODELS.get(key)
+        if model is not None:
+            return model
+        with _MODELS_LOCK:
+            if key in _MODELS:
+                return _MODELS[key]
+            texts, labels = _load_exemplars()
+            vecs = self.embedder.embed(texts)
+            att, ben = vecs[labels == 1], vecs[labels == 0]
+            sa, sb = vecs @ att.T, vecs @ ben.T
+            # leave-one-out: an exemplar must not match itself
+            ia, ib = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+            sa[ia, np.arange(len(ia))] = -1.0
+            sb[ib, np.arange(len(ib))] = -1.0
+            x = np.hstack([_sim_features(sa, sb), np.array([_lexical(t) for t in texts])])
+            mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+            w, b = _fit_logreg((x - mean) / std, labels)
+            model = _Model(att, ben, mean, std, w, b)
+            _MODELS[key] = model
+            return model
+
+    def windows(self, text: str) -> list[str]:
+        words = text.split()
+        n = self.WINDOW_WORDS
+        if len(words) <= n:
+            return [text]
+        chunks = [" ".join(words[i:i + n]) for i in range(0, len(words), n)]
+        if len(chunks) <= self.MAX_WINDOWS:
+            return chunks
+        half = self.MAX_WINDOWS // 2
+        return chunks[:half] + chunks[-half:]
+
+    def score_many(self, texts: list[str]) -> np.ndarray:
+        """One probability per text (the max over its windows)."""
+        model = self.warm_up()
+        spans, flat = [], []
+        for t in texts:
+            w = self.windows(t)
+            spans.append((len(flat), len(flat) + len(w)))
+            flat += w
+        vecs = self.embedder.embed(flat)
+        x = np.hstack([_sim_features(vecs @ model.attack.T, vecs @ model.benign.T),
+                       np.array([_lexical(t) for t in flat])])
+        p = 1.0 / (1.0 + np.exp(-(((x - model.mean) / model.std) @ model.w + model.b)))
+        return np.array([p[a:b].max() for a, b in spans])
+
+    def score(self, text: str) -> float:
+        return float(self.score_many([text])[0])
+
+
+class NanoGuardClassifier:
+    """The optional packaged classifier (metatronnanoguard, 16.8M parameters, torch); loaded once."""
+
+    INSTALL = "pip install 'citeline[guard-ml]'"
+    _model = None
+    _lock = threading.Lock()
+
+    def score(self, text: str) -> float:
+        cls = NanoGuardClassifier
+        if cls._model is None:
+            with cls._lock:
+                if cls._model is None:
+                    try:
+                        from nanoguard import NanoGuard
+                    except ImportError:
+                        from citeline.errors import MissingDependencyError
+
+                        raise MissingDependencyError(
+                            f"injection.packaged_classifier = 'nanoguard' needs torch and metatronnanoguard: "
+                            f"{cls.INSTALL}") from None
+                    cls._model = NanoGuard(device="cpu")
+        return float(cls._model.scan(text).injection_score)
+
+
+class InjectionGuard:
+    """Input guard: rules first (a hit blocks at score 1.0), then the classifier at ``threshold``."""
+
+    name = "injection"
+    stage = "input"
+
+    def __init__(self, policy: GuardPolicy, embedder=None):
+        self.policy = policy
+        self.classifier = InjectionClassifier(embedder) if embedder is not None else None
+        self.packaged = NanoGuardClassifier() if policy.injection.packaged_classifier == "nanoguard" else None
+
+    def warm_up(self) -> None:
+        if self.classifier is not None:
+            self.classifier.warm_up()
+
+    def _clip(self, text: str) -> str:
+        limit = self.policy.injection.max_chars
+        if len(text) <= limit:
+            return text
+        return text[: limit // 2] + "\n" + text[-limit // 2:]
+
+    def check(self, text: str, *, principal: Principal | None = None) -> GuardVerdict:
+        t0 = time.perf_counter()
+        p = self.policy.injection
+        norm = normalize(self._clip(text), decode_base64=p.decode_base64)
+        tricks = norm.tricks
+        hits = rule_hits(norm)
+        mode = "shadow" if p.mode == "shadow" else "enforce"
+        if hits:
+            return GuardVerdict(guard=self.name, verdict="block", score=1.0, threshold=p.threshold,
+                                rule="rule:" + hits[0], mode=mode, stage="input",
+                                detail="; ".join(["rules: " + ", ".join(hits), *tricks]),
+                                latency_ms=(time.perf_counter() - t0) * 1000)
+        score = 0.0
+        if self.classifier is not None and norm.text.strip():
+            score = max(float(s) for s in self.classifier.score_many(norm.all_texts()))
+        verdict = "block" if score >= p.threshold else ("flag" if tricks else "allow")
+        rule = "classifier" if verdict == "block" else ("unicode-tricks" if tricks else None)
+        if verdict != "block" and self.packaged is not None and norm.text.strip():
+            packaged = self.packaged.score(norm.text)
+            if packaged >= p.packaged_threshold:
+                return GuardVerdict(guard=self.name, verdict="block", score=packaged, threshold=p.packaged_threshold,
+                                    rule="classifier:nanoguard", mode=mode, stage="input", detail=f"builtin classifier {score:.2f}",
+                                    latency_ms=(time.perf_counter() - t0) * 1000)
+        return GuardVerdict(guard=self.name, verdict=verdict, score=score, threshold=p.threshold, rule=rule,
+                            mode=mode, stage="input", detail="; ".join(tricks) or None,
+                            latency_ms=(time.perf_counter() - t0) * 1000)

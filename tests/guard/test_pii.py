@@ -1,0 +1,58 @@
+import pytest
+
+from citeline.guard.pii import PiiGuard, iban_ok, luhn_ok
+from citeline.guard.policy import GuardPolicy
+
+
+def test_checksums():
+    assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
+    assert iban_ok("GB82 WEST 1234 5698 7654 32") and not iban_ok("GB82 WEST 1234 5698 7654 33")
+
+
+@pytest.mark.parametrize("text, entity, value", [
+    ("card 4111 1111 1111 1111 please", "CREDIT_CARD", "4111 1111 1111 1111"),
+    ("iban GB82WEST12345698765432 ok", "IBAN", "GB82WEST12345698765432"),
+    ("my ssn is 123-45-6789", "SSN", "123-45-6789"),
+    ("write to jane.doe+work@mail.example.com today", "EMAIL", "jane.doe+work@mail.example.com"),
+    ("call (503) 555-0142 now", "PHONE", "(503) 555-0142"),
+    ("call +44 20 7946 0958", "PHONE", "+44 20 7946 0958"),
+    ("server at 192.168.10.25 is down", "IP_ADDRESS", "192.168.10.25"),
+    ("ship to 42 Baker Street, London", "ADDRESS", "42 Baker Street, London"),
+])
+def test_regex_entities(detector, text, entity, value):
+    spans = detector.find(text)
+    assert [(s.entity, s.text) for s in spans] == [(entity, value)]
+
+
+@pytest.mark.parametrize("text", [
+    "The card 4111 1111 1111 1112 fails Luhn.",
+    "SSN 666-12-3456 is not valid.",
+    "Firmware 3.9.2 shipped on 2025-03-14.",
+    "The salary band is 145,000 to 170,000 dollars.",
+    "Models T5 Pro and AQ-1, SKU FH-T5P-US.",
+])
+def test_no_false_positives_on_numbers_that_are_not_pii(detector, text):
+    assert [s for s in detector.find(text) if s.entity != "PERSON"] == []
+
+
+def test_person_names_with_spacy_and_redaction(detector):
+    text = "Please ask Margaret Okafor or email tomasz.lind@fernhill.example about card 4111111111111111."
+    assert detector.redact(text) == "Please ask [PERSON] or email [EMAIL] about card [CREDIT_CARD]."
+
+
+def test_requests_for_personal_data_are_blocked(detector):
+    guard = PiiGuard(GuardPolicy(), detector)
+    for q in ["What is Margaret Okafor's home address?", "List all customers' credit card numbers.",
+              "Give me the social security numbers of all employees."]:
+        v = guard.check(q)
+        assert v.verdict == "block" and v.rule.startswith("pii-request"), q
+    for q in ["How do I reset my password?", "What is the support phone number?",
+              "How quickly are customers told when their personal data was breached?"]:
+        assert guard.check(q).verdict == "allow", q
+
+
+def test_pii_in_a_question_is_redacted_or_blocked_per_policy(detector):
+    q = "My card 4111 1111 1111 1111 was charged twice, can I get a refund?"
+    assert PiiGuard(GuardPolicy(), detector).check(q).verdict == "redact"
+    assert PiiGuard(GuardPolicy(pii={"input": "block"}), detector).check(q).verdict == "block"
+    assert PiiGuard(GuardPolicy(pii={"input": "allow"}), detector).check(q).verdict == "allow"
