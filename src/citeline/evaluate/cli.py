@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -53,6 +54,18 @@ def _settings(overrides: dict | None = None):
     if cli.state.data_dir:
         extra["data_dir"] = cli.state.data_dir
     return load_settings(cli.state.config, **extra)
+
+
+@contextmanager
+def _opened(overrides: dict | None = None):
+    """(cli module, settings, open store) for one command; the store is closed after."""
+    cli = _ctx()
+    settings = _settings(overrides)
+    store = cli._store(settings)
+    try:
+        yield cli, settings, store
+    finally:
+        store.close()
 
 
 def _load(store, ref: str, tenant: str):
@@ -193,11 +206,8 @@ def eval_list(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List stored runs: id, dataset, config hash, status."""
-    cli = _ctx()
-    settings = _settings()
-    store = cli._store(settings)
-    runs = store.list_eval_runs(settings.tenant, limit)
-    store.close()
+    with _opened() as (cli, settings, store):
+        runs = store.list_eval_runs(settings.tenant, limit)
     if as_json:
         cli._emit_json(r.to_json() | {"summary": None} for r in runs)
         return
@@ -214,13 +224,8 @@ def eval_list(
 @eval_app.command("show")
 def eval_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show one run's summary (``latest`` for the newest)."""
-    cli = _ctx()
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (cli, settings, store):
         data = _load(store, run_id, settings.tenant)
-    finally:
-        store.close()
     if as_json:
         cli._emit_json([data.record.to_json()])
         return
@@ -239,13 +244,8 @@ def eval_compare(
     """Paired differences B − A per metric with 95% intervals, Holm-corrected p-values and power."""
     from citeline.evaluate.compare import compare
 
-    cli = _ctx()
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (cli, settings, store):
         a, b = _load(store, run_a, settings.tenant), _load(store, run_b, settings.tenant)
-    finally:
-        store.close()
     rows = compare(a, b, metrics=metric, effect=effect)
     if as_json:
         cli._emit_json(r.to_json() for r in rows)
@@ -285,15 +285,10 @@ def eval_gate(
     """Fail (exit 1) only when a drop beyond a margin is statistically supported."""
     from citeline.evaluate.compare import gate, gate_markdown, parse_margins
 
-    cli = _ctx()
     margins = parse_margins(max_drop or [])
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (cli, settings, store):
         base, cand = _load(store, baseline, settings.tenant), _load(store, candidate, settings.tenant)
         calibrations = {m: c for m in margins if (c := store.latest_calibration(m))}
-    finally:
-        store.close()
     result = gate(base, cand, margins, calibrations=calibrations)
     text = gate_markdown(result, base.record.label, cand.record.label)
     if markdown:
@@ -317,19 +312,14 @@ def eval_calibrate(
     from citeline.evaluate.calibrate import attach_judge_scores, calibrate, load_labels
     from citeline.store.sql import now
 
-    cli = _ctx()
     rows = load_labels(labels)
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (cli, settings, store):
         if run:
             rows = attach_judge_scores(rows, _load(store, run, settings.tenant), judge)
         cal = calibrate(rows, judge=judge)
         cid = store.put_calibration(judge=judge, model=settings.llm.model, n=cal.n,
                                     stats=cal.stats | {"pairs": cal.pairs},
                                     mapping=cal.mapping, trusted=cal.trusted, created_at=now())
-    finally:
-        store.close()
     if as_json:
         cli._emit_json([cal.to_json() | {"id": cid}])
         return
@@ -361,15 +351,10 @@ def eval_report(
     from citeline.evaluate.compare import compare
     from citeline.evaluate.report import render, report_json
 
-    cli = _ctx()
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (_, settings, store):
         data = _load(store, run_id, settings.tenant)
         other = _load(store, against, settings.tenant) if against else None
         calibration = store.latest_calibration("correctness") if "correctness" in data.metrics else None
-    finally:
-        store.close()
     comparison = compare(other, data) if other else None
     output.write_text(render(data, comparison=comparison, other=other, calibration=calibration), encoding="utf-8")
     if json_out:
@@ -383,12 +368,7 @@ def eval_export(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSON file to write.")],
 ) -> None:
     """Write a run (summary and per-example results) to a file, e.g. to commit as a gate baseline."""
-    cli = _ctx()
-    settings = _settings()
-    store = cli._store(settings)
-    try:
+    with _opened() as (_, settings, store):
         data = _load(store, run_id, settings.tenant)
-    finally:
-        store.close()
     data.to_file(output)
     err.print(f"wrote run {data.record.id} ({len(data.examples)} examples) to {output}")
