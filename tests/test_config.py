@@ -52,3 +52,15 @@ def test_secret_never_in_hash_or_repr(monkeypatch):
     assert "sk-very-secret" not in repr(s) and "sk-very-secret" not in str(s.model_dump())
     monkeypatch.setenv("CITELINE_LLM__API_KEY", "sk-other")
     assert load_settings().config_hash() == s.config_hash()
+
+
+def test_guard_policy_counts_in_the_config_hash_by_content_not_path(tmp_path):
+    a, b = tmp_path / "a.toml", tmp_path / "sub" / "b.toml"
+    b.parent.mkdir()
+    a.write_text("[competitors]\nnames = ['Acme']\n")
+    b.write_text(a.read_text())
+    ha = load_settings(guard={"policy": a}).config_hash()
+    assert ha == load_settings(guard={"policy": b}).config_hash()  # same policy, another place
+    assert ha != load_settings().config_hash()
+    b.write_text("[competitors]\nnames = ['Acme', 'Globex']\n")
+    assert load_settings(guard={"policy": b}).config_hash() != ha

@@ -153,11 +153,28 @@ class Settings(BaseSettings):
         return self.data_dir / "cache"
 
     def config_hash(self) -> str:
-        """sha256 (first 16 hex) of the resolved settings that change results; no secrets, no paths."""
+        """sha256 (first 16 hex) of the resolved settings that change results; no secrets, no paths.
+        The guard policy counts by its content, not by where the file lies."""
         data = self.model_dump(mode="json", exclude={"data_dir": True, "llm": {"api_key"},
-                                                          "server": True})
+                                                          "server": True, "guard": {"policy"}})
+        data["guard"]["policy_sha256"] = _file_digest(self.guard.policy) if self.guard.policy else None
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, cached by (path, mtime, size): config_hash runs on every answer."""
+    try:
+        st = path.stat()
+    except OSError:
+        return f"missing:{path.name}"
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return _DIGESTS[key]
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
