@@ -32,6 +32,8 @@ class Metrics:
         self.uploads = Counter("citeline_uploads", "Uploaded documents by outcome", ["status"], registry=r)
         self.guards = Counter("citeline_guard_decisions", "Guard verdicts by guard, verdict and mode",
                               ["guard", "verdict", "mode"], registry=r)
+        self.document_flags = Counter("citeline_document_flags", "Uploaded chunks the document guard flagged or "
+                                      "quarantined, by rule", ["rule", "action"], registry=r)
 
     def answer(self, decision: str, answerer: str, timings_ms: dict[str, float]) -> None:
         self.decisions.labels(decision, answerer).inc()

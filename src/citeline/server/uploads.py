@@ -117,9 +117,17 @@ class UploadWorker:
         elif doc.status in SEARCHABLE or doc.status == "needs_ocr":
             store.update_upload(up.id, status="done", document_id=doc.id, error=doc.error)
             self._count("done")
+            self._count_flags(store, doc)
         else:
             store.update_upload(up.id, status="failed", document_id=doc.id, error=doc.error or doc.status)
             self._count("failed")
+
+    def _count_flags(self, store, doc) -> None:
+        if self.metrics is None or not hasattr(store, "chunk_flags"):
+            return
+        flags = store.chunk_flags([c.id for c in store.chunks_of(doc.id, tenant=doc.tenant)])
+        for flag in flags.values():
+            self.metrics.document_flags.labels(flag.rule, flag.action).inc()
 
     def _count(self, status: str) -> None:
         if self.metrics is not None:
