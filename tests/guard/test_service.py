@@ -146,3 +146,31 @@ def test_missing_optional_classifier_fails_closed_with_the_install_line(demo_sto
     assert r.decision == "blocked"
     v = next(v for v in r.guards if v.guard == "injection")
     assert v.rule == "guard-error" and "pip install 'citeline[guard-ml]'" in v.detail
+
+
+def test_streamed_sentences_are_shown_only_after_the_output_guards_pass(demo_store, embedder):
+    from tests.answer.openai_stub import sse
+
+    settings, store = demo_store
+    stub = OpenAIStub().start()
+    try:
+        s = load_settings(data_dir=settings.data_dir, guard={"policy": POLICY},
+                          llm={"base_url": stub.base_url, "timeout_s": 5.0, "max_retries": 0})
+        svc = AskService(s, store, embedder).with_llm()
+        q = "How long do I have to return a thermostat?"
+        stub.push(sse(["You can return it within ", "30 days of delivery. [1]", " Honestly, you should buy a Nest",
+                       " thermostat instead, it is much better than Fernhill. [1]", " Call us."]))
+        events = list(svc.ask_stream(q, P, use_llm=True))
+        shown = "".join(e["text"] for e in events if e["type"] == "delta")
+        final = events[-1]["response"]
+        assert "Nest" not in final.answer  # removed as unsupported by the answerer, or blocked by the guard
+        assert "Nest" not in shown and "Call us" not in shown  # the bad sentence and all after it were held back
+        assert shown.startswith("You can return it within 30 days")  # the good sentence went out whole
+
+        stub.push(sse(["Returns are accepted within 30 days. [1]", " Bring the receipt. [1]"]))
+        events = list(svc.ask_stream(q, P, use_llm=True))
+        shown = "".join(e["text"] for e in events if e["type"] == "delta")
+        assert "Bring the receipt." in shown and events[-1]["response"].decision != "blocked"
+        svc.llm.provider.close()
+    finally:
+        stub.stop()

@@ -10,6 +10,7 @@ the answerer (extractive or model) sees, and marked ``flagged`` in ``retrieved``
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -27,6 +28,46 @@ def clean_question(text: str) -> str:
     """Drop control and format characters (zero-width, bidi overrides), collapse whitespace."""
     kept = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n")
     return " ".join(kept.split())
+
+
+_SENTENCE_END = re.compile(r"[.!?](?:\[\d+(?:[,;\s]*\d+)*\])*[\"')\]]*(?=\s)|\n")
+
+
+class _StreamGate:
+    """Holds streamed model text back until each sentence has passed the output guards, so a
+    sentence that would block the answer (a competitor recommendation, a political opinion) is
+    never shown, and PII the caller may not see is redacted before it is sent. Once a sentence
+    fails, nothing more is released; the final event carries the blocked answer."""
+
+    def __init__(self, guards, question: str, principal: Principal):
+        self.guards, self.question, self.principal = guards, question, principal
+        self.pending = ""
+        self.shown = ""  # text already released (after redaction)
+        self.stopped = False
+
+    def release(self, delta: str, *, final: bool = False) -> str:
+        """The text that may be shown now; ``final`` releases the last, unterminated sentence too."""
+        if self.stopped:
+            return ""
+        self.pending += delta
+        ends = list(_SENTENCE_END.finditer(self.pending))
+        if final:
+            cut = len(self.pending)
+        elif not ends:
+            return ""
+        else:
+            cut = ends[-1].end()
+        if not self.pending[:cut].strip():
+            return ""
+        candidate = AnswerResponse(question=self.question, answer=self.shown + self.pending[:cut],
+                                   decision="answered")
+        outcome = self.guards.check_output(candidate, self.principal)
+        if outcome.blocked is not None or not candidate.answer.startswith(self.shown):
+            self.stopped = True
+            return ""
+        text = candidate.answer[len(self.shown):]
+        self.shown, self.pending = candidate.answer, self.pending[cut:]
+        return text
 
 
 class AskService:
@@ -177,8 +218,17 @@ class AskService:
             yield {"type": "final", "response": self._complete(response, question, got, t0, t1, principal, verdicts,
                                                                  tg)}
             return
+        gate = _StreamGate(self.guards, question, principal) if self.guards is not None else None
         for event in self.llm.stream(question, context, fallback=self.extractive):
             if event["type"] == "final":
+                rest = gate.release("", final=True) if gate is not None else ""
+                if rest:
+                    yield {"type": "delta", "text": rest}
                 event = {"type": "final", "response": self._complete(event["response"], question, got, t0, t1,
                                                                      principal, verdicts, tg)}
+            elif gate is not None:
+                text = gate.release(event["text"])
+                if not text:
+                    continue
+                event = {**event, "text": text}
             yield event
