@@ -172,3 +172,131 @@ def test_two_step_keyword_search_ranks_like_one_joined_statement(store):
                 "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id JOIN document_acl a"
                 f" ON a.document_id = d.id WHERE d.tenant = 't1' AND a.grp IN ({','.join('?' * len(groups))})",
                 groups).fetchall()}
+
+
+def test_readable_set_follows_acl_changes_new_documents_and_deletes(store):
+    """The cached per-principal readable set is rebuilt whenever the store generation moves."""
+    p = Principal("t1", ("everyone",))
+    doc, pages, chunks = _doc(text="Parking badges are issued at the front desk.")
+    store.replace_document(doc, pages, chunks)
+    assert len(store.keyword_search("parking", p)) == 1
+    # ACL narrowed: the same principal (cached table) must no longer score or see it
+    store.touch_document(doc.id, mtime=None, size=None, acl=["hr"], run_id="r")
+    assert store.keyword_search("parking", p) == []
+    assert len(store.keyword_search("parking", Principal("t1", ("hr",)))) == 1
+    # a new readable document appears, a deleted one disappears
+    store.replace_document(*_doc(uri="/b.txt", text="Parking is free on Sundays."))
+    assert [h.source_uri for h in store.keyword_search("parking", p)] == ["/b.txt"]
+    store.delete_document(document_id("t1", "/b.txt"), tenant="t1")
+    assert store.keyword_search("parking", p) == []
+
+
+def test_readable_set_sees_writes_from_another_connection(settings):
+    """A second process (here: a second store on the same file) writing is seen at the next query."""
+    reader, writer = SqliteStore(settings.db_path), SqliteStore(settings.db_path)
+    try:
+        p = Principal("t1", ("everyone",))
+        doc, pages, chunks = _doc(text="Laptop refresh happens every three years.")
+        writer.replace_document(doc, pages, chunks)
+        assert len(reader.keyword_search("laptop", p)) == 1
+        writer.touch_document(doc.id, mtime=None, size=None, acl=["eng"], run_id="r")
+        assert reader.keyword_search("laptop", p) == []
+        writer.replace_document(*_doc(tenant="t2", uri="/x.txt", text="Laptop policy of tenant two."))
+        assert reader.keyword_search("laptop", p) == []
+        assert [h.source_uri for h in reader.keyword_search("laptop", Principal("t2", ("everyone",)))] == ["/x.txt"]
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_readable_cache_eviction_keeps_every_principal_correct(store):
+    from citeline.store.sqlite import READABLE_CACHE
+
+    n = READABLE_CACHE + 3
+    for i in range(n):
+        store.replace_document(*_doc(uri=f"/g{i}.txt", acl=(f"g{i}",), text=f"Travel rules for group {i}."))
+    for _ in range(2):  # second round: every table was evicted and rebuilt at least once
+        for i in range(n):
+            got = store.keyword_search("travel rules", Principal("t1", (f"g{i}",)), k=20)
+            assert [h.source_uri for h in got] == [f"/g{i}.txt"]
+    assert len(store._readable_tables) == READABLE_CACHE
+    temp = {r[0] for r in store._read_conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'")}
+    assert temp == {name for name, _ in store._readable_tables.values()}
+
+
+def test_keyword_search_in_memory_store():
+    s = SqliteStore(":memory:")
+    try:
+        s.replace_document(*_doc(acl=("hr",), text="Salary bands are reviewed in March."))
+        assert s.keyword_search("salary", Principal("t1", ("everyone",))) == []
+        assert len(s.keyword_search("salary", Principal("t1", ("hr",)))) == 1
+        with s.transaction(bump=False):  # called inside a write transaction on the same connection
+            assert len(s.keyword_search("salary", Principal("t1", ("hr",)))) == 1
+    finally:
+        s.close()
+
+
+def test_keyword_search_inside_rolled_back_transaction_leaves_no_stale_readable_set():
+    s = SqliteStore(":memory:")
+    try:
+        s.replace_document(*_doc(acl=("hr",), text="Salary bands are reviewed in March."))
+        hr, everyone = Principal("t1", ("hr",)), Principal("t1", ("everyone",))
+        assert s.keyword_search("salary", everyone) == []
+        try:
+            with s.transaction():
+                s._exec("UPDATE document_acl SET grp = 'everyone'")
+                assert len(s.keyword_search("salary", everyone)) == 1
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+        assert s.keyword_search("salary", everyone) == []
+        assert len(s.keyword_search("salary", hr)) == 1
+    finally:
+        s.close()
+
+
+def test_pruned_keyword_ranking_equals_the_full_or_query(store, monkeypatch):
+    """MaxScore pruning (score only rows holding a rare term when that provably cannot change the top k)
+    returns exactly the scores and order of the full OR query, and the ACL filter still applies."""
+    import random
+
+    from citeline.store.sql import SEARCHABLE
+    from citeline.store.sqlite import SqliteStore as S
+    from citeline.store.sqlite import fts_query
+
+    rng = random.Random(11)
+    vocab = [f"w{i}" for i in range(300)]
+    weights = [1 / (i + 1) for i in range(300)]  # Zipfian: a few terms in most chunks, a long tail
+    for i in range(400):
+        text = " ".join(rng.choices(vocab, weights, k=rng.randint(20, 60)))
+        acl = rng.choice([("everyone",), ("everyone",), ("hr",)])
+        store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t1", "t2"]), uri=f"/z/{i}.txt", acl=acl,
+                                     text=text))
+    used = []
+    real = S._ranked_pruned
+    monkeypatch.setattr(S, "_ranked_pruned", lambda self, *a: used.append(r := real(self, *a)) or r)
+    queries = [" ".join(rng.sample(vocab[:5], 2) + rng.sample(vocab[5:120], rng.randint(1, 4))) for _ in range(40)]
+    for groups in (("everyone",), ("hr",)):
+        for q in queries:
+            for k in (5, 20):
+                ref = store._exec(
+                    f"""SELECT c.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
+                        JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id
+                        WHERE chunks_fts MATCH ? AND d.tenant = 't1' AND d.status IN ({",".join("?" * len(SEARCHABLE))})
+                          AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id AND a.grp = ?)
+                        ORDER BY score DESC, c.rowid LIMIT ?""",
+                    (fts_query(q), *SEARCHABLE, groups[0], k)).fetchall()
+                got = store.keyword_search(q, Principal("t1", groups), k=k)
+                assert [(h.rowid, round(h.score, 9)) for h in got] == [(r, round(s, 9)) for r, s in ref]
+    assert sum(r is not None for r in used) >= 10  # the pruned path really ran (and was exact)
+    assert any(r is None for r in used)  # ... and fell back to the full query where it could not prove it
+
+
+def test_fts_row_count_is_read_from_the_index(store):
+    for i in range(7):
+        store.replace_document(*_doc(uri=f"/c/{i}.txt", text=f"Counting rows {i}."))
+    lock, con = store._reader()
+    with lock:
+        n, df = store._fts_stats(con, ['"counting"', '"rows"', '"nothing"'], store.generation())
+    assert n == store.count_chunks() == 7
+    assert df == {'"counting"': 7, '"rows"': 7, '"nothing"': 0}
