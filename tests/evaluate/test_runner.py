@@ -236,3 +236,43 @@ def test_repeats_separate_run_to_run_noise(env, subset, tmp_path):
     assert rows["token_f1"].diff == 0 and rows["token_f1"].variance["a"]["noise_share"] == 0.0
     with pytest.raises(EvalError, match="--repeats must be between 1 and 20"):
         EvalRunner(settings, store, service).run(ds, repeats=0)
+
+
+def test_a_killed_run_resumes_where_it_stopped(demo_data, subset):
+    """SIGKILL the real CLI mid-run; the results written so far are kept and --resume finishes it."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITELINE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "citeline", "--data-dir", str(demo_data), "eval", "run",
+                             str(subset), "--label", "killed"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    con = sqlite3.connect(demo_data / "citeline.db", timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        run_id, done = None, 0
+        while time.monotonic() < deadline and done < 3:
+            row = con.execute("SELECT id FROM eval_runs WHERE label = 'killed'").fetchone()
+            if row:
+                run_id = row[0]
+                done = con.execute("SELECT count(*) FROM eval_results WHERE run_id = ?", (run_id,)).fetchone()[0]
+            time.sleep(0.05)
+        assert run_id and done >= 3, proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "too slow"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        kept = con.execute("SELECT count(*) FROM eval_results WHERE run_id = ?", (run_id,)).fetchone()[0]
+    finally:
+        con.close()
+    assert 3 <= kept < 26
+    r = cli(demo_data, "eval", "run", str(subset), "--resume", run_id, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["status"] == "done"
+    store = SqliteStore(demo_data / "citeline.db")
+    try:
+        assert len(list(store.eval_results(run_id))) == 26
+    finally:
+        store.close()
