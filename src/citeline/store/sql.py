@@ -294,7 +294,7 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
         """Chunks by rowid, re-checked against tenant and ACL in the query; unknown or forbidden ids are absent."""
         if not rowids or not principal.groups:
             return {}
-        groups = list(principal.groups)
+        readable, params = self._readable(principal)
         out: dict[int, SearchHit] = {}
         for i in range(0, len(rowids), 500):
             part = list(rowids[i : i + 500])
@@ -302,11 +302,9 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
                 f"""SELECT c.id, c.document_id, d.title, d.source_uri, c.page, c.start_char, c.end_char,
                            c.heading_path, c.text, 0.0, c.rowid, c.text_hash
                     FROM chunks c JOIN documents d ON d.id = c.document_id
-                    WHERE c.rowid IN ({",".join("?" * len(part))}) AND d.tenant = ?
-                      AND d.status IN ({",".join("?" * len(SEARCHABLE))})
-                      AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
-                                  AND a.grp IN ({",".join("?" * len(groups))}))""",
-                (*part, principal.tenant, *SEARCHABLE, *groups),
+                    WHERE c.rowid IN ({",".join("?" * len(part))}) AND {readable}
+                      AND d.status IN ({",".join("?" * len(SEARCHABLE))})""",
+                (*part, *params, *SEARCHABLE),
             ).fetchall()
             out.update({r[10]: SearchHit(*r) for r in rows})
         return out

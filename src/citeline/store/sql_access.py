@@ -131,6 +131,7 @@ class AccessMixin:
             " ORDER BY a.grp", (tenant,)).fetchall()]
 
     def _readable(self, principal: Principal) -> tuple[str, list[Any]]:
+        """The one SQL condition on ``documents d`` for "the principal may read it": tenant and ACL."""
         groups = list(principal.groups) or [""]
         return (f"d.tenant = ? AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id"
                 f" AND a.grp IN ({','.join('?' * len(groups))}))", [principal.tenant, *groups])

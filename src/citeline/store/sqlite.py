@@ -235,16 +235,14 @@ class SqliteStore(SqlStore):
                     con.execute(f"DROP TABLE IF EXISTS temp.{old}")
                 self._readable_seq += 1
                 name = f"citeline_readable_{self._readable_seq}"
-        groups = list(key[1])
+        readable, params = self._readable(Principal(principal.tenant, key[1]))
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY)")
         con.execute(f"DELETE FROM temp.{name}")
         con.execute(
             f"""INSERT INTO temp.{name} (id) SELECT c.rowid FROM chunks c WHERE c.document_id IN (
-                    SELECT d.id FROM documents d WHERE d.tenant = ?
-                      AND d.status IN ({",".join("?" * len(SEARCHABLE))})
-                      AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id
-                                  AND a.grp IN ({",".join("?" * len(groups))})))""",
-            (principal.tenant, *SEARCHABLE, *groups),
+                    SELECT d.id FROM documents d WHERE {readable}
+                      AND d.status IN ({",".join("?" * len(SEARCHABLE))}))""",
+            (*params, *SEARCHABLE),
         )
         if cache:
             self._readable_tables[key] = (name, gen)
