@@ -43,8 +43,10 @@ class _State:
 state = _State()
 
 
-def _settings() -> Settings:
-    overrides = {"data_dir": state.data_dir} if state.data_dir else {}
+def _settings(**overrides) -> Settings:
+    """Settings from --config / --data-dir (and the environment), plus per-command ``overrides``."""
+    if state.data_dir:
+        overrides["data_dir"] = state.data_dir
     return load_settings(state.config, **overrides)
 
 

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from citeline.errors import EvalError
+from citeline.evaluate.stats import fmt
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate with statistics: datasets, runs, comparisons, a release "
                                                   "gate, judge calibration, reports.")
@@ -46,26 +47,25 @@ def _overrides(items: list[str] | None) -> dict:
     return merged
 
 
-def _settings(overrides: dict | None = None):
-    from citeline.config import load_settings
-
-    cli = _ctx()
-    extra = dict(overrides or {})
-    if cli.state.data_dir:
-        extra["data_dir"] = cli.state.data_dir
-    return load_settings(cli.state.config, **extra)
-
-
 @contextmanager
 def _opened(overrides: dict | None = None):
     """(cli module, settings, open store) for one command; the store is closed after."""
     cli = _ctx()
-    settings = _settings(overrides)
+    settings = cli._settings(**(overrides or {}))
     store = cli._store(settings)
     try:
         yield cli, settings, store
     finally:
         store.close()
+
+
+def _provider(settings, flag: str):
+    """The configured OpenAI-compatible model, for ``--llm`` / ``--judge``."""
+    if not settings.llm.base_url:
+        raise EvalError(f"{flag} needs a model endpoint: set llm.base_url (or CITELINE_LLM__BASE_URL)")
+    from citeline.models.openai_compat import OpenAICompatProvider
+
+    return OpenAICompatProvider(settings.llm)
 
 
 def _load(store, ref: str, tenant: str):
@@ -83,10 +83,6 @@ def _load(store, ref: str, tenant: str):
     return load_run(store, ref, tenant)
 
 
-def _fmt(v, digits: int = 3) -> str:
-    return "–" if v is None or v != v else f"{v:.{digits}f}"
-
-
 def print_summary(run) -> None:
     s = run.summary
     table = Table(title=f"eval run {run.id} · {run.dataset_name} · {s.get('n_examples', 0)} examples"
@@ -95,11 +91,11 @@ def print_summary(run) -> None:
         table.add_column(col, justify=just)
     for name, m in s.get("metrics", {}).items():
         arrow = "↑" if m.get("higher_is_better", True) else "↓"
-        table.add_row(f"{name} {arrow}", _fmt(m["value"]), f"[{_fmt(m['low'])}, {_fmt(m['high'])}]", str(m["n"]))
+        table.add_row(f"{name} {arrow}", fmt(m["value"]), f"[{fmt(m['low'])}, {fmt(m['high'])}]", str(m["n"]))
     d = s.get("decline", {})
     for key in ("precision", "recall"):
         if key in d:
-            table.add_row(f"decline {key} ↑", _fmt(d[key]["value"]), f"[{_fmt(d[key]['low'])}, {_fmt(d[key]['high'])}]",
+            table.add_row(f"decline {key} ↑", fmt(d[key]["value"]), f"[{fmt(d[key]['low'])}, {fmt(d[key]['high'])}]",
                           str(d[key]["n"]))
     out.print(table)
     out.print(f"decisions: {', '.join(f'{k} {v}' for k, v in s.get('decisions', {}).items())}")
@@ -121,20 +117,8 @@ def eval_init(
         raise EvalError(f"-n must be between 1 and 50, not {n}")
     if output.exists() and not force:
         raise EvalError(f"{output} exists; pass --force to overwrite it")
-    cli = _ctx()
-    settings = _settings()
-    provider = None
-    if llm:
-        if not settings.llm.base_url:
-            raise EvalError("--llm needs a model endpoint: set llm.base_url (or CITELINE_LLM__BASE_URL)")
-        from citeline.models.openai_compat import OpenAICompatProvider
-
-        provider = OpenAICompatProvider(settings.llm)
-    store = cli._store(settings)
-    try:
-        rows = starter_rows(store, settings.tenant, n=n, provider=provider)
-    finally:
-        store.close()
+    with _opened() as (_, settings, store):
+        rows = starter_rows(store, settings.tenant, n=n, provider=_provider(settings, "--llm") if llm else None)
     output.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     for r in rows:
         out.print(f"[bold]{r['id']}[/] {r['question']}  [dim]({r['sources'][0]['document']} p.{r['sources'][0]['page']})[/]")
@@ -163,37 +147,30 @@ def eval_run(
     from citeline.evaluate.dataset import load_dataset
     from citeline.evaluate.runner import EvalRunner
 
-    cli = _ctx()
     ds = load_dataset(dataset)
     if config is not None:
-        cli.state.config = config
-    settings = _settings(_overrides(set_))
-    store = cli._store(settings)
+        _ctx().state.config = config
     try:
-        service = AskService(settings, store)
-        if llm:
-            service.with_llm()
-        judges = []
-        if judge:
-            if not settings.llm.base_url:
-                raise EvalError("--judge needs a model endpoint: set llm.base_url (or CITELINE_LLM__BASE_URL)")
-            from citeline.evaluate.judges import CorrectnessJudge, FaithfulnessJudge
-            from citeline.models.openai_compat import OpenAICompatProvider
+        with _opened(_overrides(set_)) as (cli, settings, store):
+            service = AskService(settings, store)
+            if llm:
+                service.with_llm()
+            judges = []
+            if judge:
+                from citeline.evaluate.judges import CorrectnessJudge, FaithfulnessJudge
 
-            provider = OpenAICompatProvider(settings.llm)
-            judges = [CorrectnessJudge(provider), FaithfulnessJudge(provider)]
-        runner = EvalRunner(settings, store, service, use_llm=llm, judges=judges)
-        show = not as_json and err.is_terminal
-        with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, disable=not show, transient=True) as bar:
-            task = bar.add_task("eval", total=len(ds) * repeats)
-            run = runner.run(ds, repeats=repeats, label=label, resume=resume,
-                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+                provider = _provider(settings, "--judge")
+                judges = [CorrectnessJudge(provider), FaithfulnessJudge(provider)]
+            runner = EvalRunner(settings, store, service, use_llm=llm, judges=judges)
+            show = not as_json and err.is_terminal
+            with Progress(TextColumn("[bold]eval[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                          console=err, disable=not show, transient=True) as bar:
+                task = bar.add_task("eval", total=len(ds) * repeats)
+                run = runner.run(ds, repeats=repeats, label=label, resume=resume,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: results so far are kept; resume with --resume (see citeline eval list)")
         raise typer.Exit(130) from None
-    finally:
-        store.close()
     if as_json:
         cli._emit_json([run.to_json()])
         return
@@ -257,9 +234,9 @@ def eval_compare(
     for r in rows:
         color = "" if not r.significant else ("green" if (r.diff > 0) == r.higher_is_better else "red")
         diff = f"{r.diff:+.3f}"
-        cells = [r.metric + (" ↑" if r.higher_is_better else " ↓"), str(r.n), _fmt(r.a), _fmt(r.b),
-                 f"[{color}]{diff}[/]" if color else diff, f"{_fmt(r.low)}, {_fmt(r.high)}", _fmt(r.p_holm),
-                 f"{r.better}/{r.worse}", _fmt(r.mde)] + ([str(r.n_for_effect or "–")] if effect else [])
+        cells = [r.metric + (" ↑" if r.higher_is_better else " ↓"), str(r.n), fmt(r.a), fmt(r.b),
+                 f"[{color}]{diff}[/]" if color else diff, f"{fmt(r.low)}, {fmt(r.high)}", fmt(r.p_holm),
+                 f"{r.better}/{r.worse}", fmt(r.mde)] + ([str(r.n_for_effect or "–")] if effect else [])
         table.add_row(*cells)
     out.print(table)
     out.print("[dim]+/− = examples better/worse in B; MDE = smallest true difference detected 80% of the time at "
@@ -327,7 +304,7 @@ def eval_calibrate(
     for col in ("agreement", "value", "95% interval"):
         table.add_column(col, justify="left" if col == "agreement" else "right")
     for name, e in cal.stats.items():
-        table.add_row(name, _fmt(e["value"]), f"[{_fmt(e['low'])}, {_fmt(e['high'])}]")
+        table.add_row(name, fmt(e["value"]), f"[{fmt(e['low'])}, {fmt(e['high'])}]")
     out.print(table)
     m = cal.mapping
     out.print("judge → expected human: " + ", ".join(f"{k}→{v:.2f}" for k, v in m["expected_human"].items()))

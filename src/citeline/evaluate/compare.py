@@ -12,18 +12,15 @@ beyond the margin is statistically supported, so identical systems fail at most 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from citeline.errors import EvalError
 from citeline.evaluate import stats
+from citeline.evaluate.stats import fmt
 from citeline.evaluate.metrics import higher_is_better
 from citeline.evaluate.runner import RunData
-
-#: metrics whose values depend on the machine more than on the system; compared, but not by default gated
-MACHINE_BOUND = ("latency_ms",)
-
 
 @dataclass(slots=True)
 class MetricComparison:
@@ -50,8 +47,7 @@ class MetricComparison:
         return self.p_holm < stats.ALPHA
 
     def to_json(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()} | \
-            {"significant": self.significant}
+        return stats.rounded(self) | {"significant": self.significant}
 
 
 def check_comparable(a: RunData, b: RunData) -> None:
@@ -133,8 +129,7 @@ class GateCheck:
         return self.high < self.margin
 
     def to_json(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()} | \
-            {"failed": self.failed, "non_inferior": self.non_inferior}
+        return stats.rounded(self) | {"failed": self.failed, "non_inferior": self.non_inferior}
 
 
 @dataclass(slots=True)
@@ -208,10 +203,6 @@ def gate(base: RunData, cand: RunData, margins: dict[str, float], *, calibration
     return result
 
 
-def _f(v: float, digits: int = 3) -> str:
-    return "–" if v != v else f"{v:.{digits}f}"
-
-
 def gate_markdown(result: GateResult, base_label: str = "", cand_label: str = "") -> str:
     head = "✅ **citeline eval gate passed**" if result.passed else "❌ **citeline eval gate failed**"
     lines = [head, "", f"Baseline `{result.baseline}` {base_label} vs candidate `{result.candidate}` {cand_label}".strip(),
@@ -220,9 +211,9 @@ def gate_markdown(result: GateResult, base_label: str = "", cand_label: str = ""
     for c in result.checks:
         verdict = ("**regression**" if c.failed else "no worse than margin" if c.non_inferior
                    else "not shown worse")
-        lines.append(f"| {c.metric}{' (calibrated)' if c.calibrated else ''} | {c.n} | {_f(c.baseline)} | {_f(c.candidate)} | "
-                     f"{_f(c.worsening)} [{_f(c.low)}, {_f(c.high)}] | {c.margin:g} | {_f(c.p_holm)} | "
-                     f"{_f(c.mde)} | {verdict} |")
+        lines.append(f"| {c.metric}{' (calibrated)' if c.calibrated else ''} | {c.n} | {fmt(c.baseline)} | {fmt(c.candidate)} | "
+                     f"{fmt(c.worsening)} [{fmt(c.low)}, {fmt(c.high)}] | {c.margin:g} | {fmt(c.p_holm)} | "
+                     f"{fmt(c.mde)} | {verdict} |")
     lines += ["", "n = paired examples the metric applies to. The gate fails only when a drop beyond the margin is "
               "statistically supported (one-sided sign-flip test, Holm-corrected, α = 0.05). "
               "'detectable drop' is the true drop the gate catches 80 % of the time at this n."]

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from citeline.evaluate.runner import RunData
+from citeline.evaluate.stats import fmt
 
 W = 640
 UNIT = ("latency_ms", "cost_usd")  # not on a 0–1 (or 1–5) scale: table only
@@ -28,10 +29,6 @@ svg{max-width:100%;height:auto}td.l{text-align:left}.grid{display:flex;flex-wrap
 
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
-
-
-def _f(v, d: int = 3) -> str:
-    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{d}f}"
 
 
 def forest(rows: list[tuple[str, float, float, float]], *, zero: float | None, title: str) -> str:
@@ -58,8 +55,8 @@ def forest(rows: list[tuple[str, float, float, float]], *, zero: float | None, t
         color = "#1d2433" if zero is None or a <= zero <= b else "#b3261e" if est < zero else "#1b6e3a"
         parts.append(f'<text x="{left - 8}" y="{y + 4}" text-anchor="end" font-size="12">{_e(label)}</text>')
         parts.append(f'<line x1="{x(a):.1f}" y1="{y}" x2="{x(b):.1f}" y2="{y}" stroke="{color}" stroke-width="2"/>')
-        parts.append(f'<circle cx="{x(est):.1f}" cy="{y}" r="4" fill="{color}"><title>{_e(label)}: {_f(est)} '
-                     f'[{_f(a)}, {_f(b)}]</title></circle>')
+        parts.append(f'<circle cx="{x(est):.1f}" cy="{y}" r="4" fill="{color}"><title>{_e(label)}: {fmt(est)} '
+                     f'[{fmt(a)}, {fmt(b)}]</title></circle>')
     for v in np.linspace(lo + pad, hi - pad, 5):
         parts.append(f'<text x="{x(v):.1f}" y="{height - 8}" text-anchor="middle" font-size="11" fill="#667">'
                      f'{v:.2f}</text>')
@@ -158,12 +155,12 @@ def render(data: RunData, *, comparison=None, other: RunData | None = None, cali
     out.append("<h2>Metrics (mean, 95% interval)</h2><table><tr><th>metric</th><th>mean</th><th>95% interval</th>"
                "<th>n</th></tr>")
     for name, m in metrics.items():
-        out.append(f"<tr><td>{_e(name)} {'↑' if m.get('higher_is_better', True) else '↓'}</td><td>{_f(m['value'])}"
-                   f"</td><td>[{_f(m['low'])}, {_f(m['high'])}]</td><td>{m['n']}</td></tr>")
+        out.append(f"<tr><td>{_e(name)} {'↑' if m.get('higher_is_better', True) else '↓'}</td><td>{fmt(m['value'])}"
+                   f"</td><td>[{fmt(m['low'])}, {fmt(m['high'])}]</td><td>{m['n']}</td></tr>")
     for key in ("precision", "recall"):
         d = s.get("decline", {}).get(key)
         if d:
-            out.append(f"<tr><td>decline {key} ↑</td><td>{_f(d['value'])}</td><td>[{_f(d['low'])}, {_f(d['high'])}]"
+            out.append(f"<tr><td>decline {key} ↑</td><td>{fmt(d['value'])}</td><td>[{fmt(d['low'])}, {fmt(d['high'])}]"
                        f"</td><td>{d['n']}</td></tr>")
     out.append("</table>")
     for name, n in s.get("unscored", {}).items():
@@ -174,9 +171,9 @@ def render(data: RunData, *, comparison=None, other: RunData | None = None, cali
                    "<th>95% interval</th><th>p (Holm)</th><th>better/worse</th><th>MDE</th></tr>")
         for c in comparison:
             cls = "" if not c.significant else ("good" if (c.diff > 0) == c.higher_is_better else "bad")
-            out.append(f"<tr class='{cls}'><td>{_e(c.metric)}</td><td>{c.n}</td><td>{_f(c.b)}</td><td>{_f(c.a)}</td>"
-                       f"<td>{c.diff:+.3f}</td><td>[{_f(c.low)}, {_f(c.high)}]</td><td>{_f(c.p_holm)}</td>"
-                       f"<td>{c.better}/{c.worse}</td><td>{_f(c.mde)}</td></tr>")
+            out.append(f"<tr class='{cls}'><td>{_e(c.metric)}</td><td>{c.n}</td><td>{fmt(c.b)}</td><td>{fmt(c.a)}</td>"
+                       f"<td>{c.diff:+.3f}</td><td>[{fmt(c.low)}, {fmt(c.high)}]</td><td>{fmt(c.p_holm)}</td>"
+                       f"<td>{c.better}/{c.worse}</td><td>{fmt(c.mde)}</td></tr>")
         out.append("</table>")
         out.append(forest([(c.metric, c.diff, c.low, c.high) for c in comparison if c.metric not in UNIT + JUDGES],
                           zero=0.0, title="paired differences"))
@@ -201,7 +198,7 @@ def render(data: RunData, *, comparison=None, other: RunData | None = None, cali
         out.append(f"<h2>Judge {_e(calibration['judge'])} vs people ({calibration['n']} labels, calibration "
                    f"{_e(calibration['id'])})</h2>" + scatter([tuple(p) for p in calibration.get("pairs", [])]) +
                    "<table><tr><th>agreement</th><th>value</th><th>95% interval</th></tr>" +
-                   "".join(f"<tr><td>{_e(k)}</td><td>{_f(v['value'])}</td><td>[{_f(v['low'])}, {_f(v['high'])}]</td>"
+                   "".join(f"<tr><td>{_e(k)}</td><td>{fmt(v['value'])}</td><td>[{fmt(v['low'])}, {fmt(v['high'])}]</td>"
                            f"</tr>" for k, v in st.items() if isinstance(v, dict)) + "</table>" +
                    ("<p class=good>trusted</p>" if calibration["trusted"] else
                     "<p class=bad>agreement too low to trust this judge</p>"))

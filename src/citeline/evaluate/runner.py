@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +137,8 @@ def summarize(data: RunData) -> dict:
             "unscored": dict(data.unscored)}
 
 
-def _slim(output: AnswerResponse, example) -> dict:
+def _stored_output(output: AnswerResponse, example) -> dict:
+    """The whole response (minus the question, which the dataset holds) and the example's label."""
     data = output.model_dump(mode="json", exclude={"question"})
     data["should_decline"] = example.should_decline
     return data
@@ -169,7 +170,7 @@ class EvalRunner:
             for ex, rep in todo:
                 output = self.service.ask(ex.question, ex.principal_for(tenant), use_llm=self.use_llm)
                 scored = {m.name: self._score(m, ex, output) for m in metrics}
-                self.store.put_eval_result(run.id, ex.id, rep, _slim(output, ex), scored, now())
+                self.store.put_eval_result(run.id, ex.id, rep, _stored_output(output, ex), scored, now())
                 finished += 1
                 if progress:
                     progress(finished, total)

@@ -25,6 +25,16 @@ def _rng(seed):
     return np.random.default_rng(seed)
 
 
+def fmt(v, digits: int = 3) -> str:
+    """A reported number for tables and reports: "–" when there is none (None, NaN, infinite)."""
+    return "–" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def rounded(record) -> dict:
+    """A result dataclass as JSON, floats rounded to 6 places."""
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(record).items()}
+
+
 @dataclass(slots=True)
 class Estimate:
     value: float
@@ -33,7 +43,7 @@ class Estimate:
     n: int
 
     def to_json(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return rounded(self)
 
 
 def _degenerate(x: np.ndarray) -> bool:

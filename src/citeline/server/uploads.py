@@ -123,7 +123,7 @@ class UploadWorker:
             self._count("failed")
 
     def _count_flags(self, store, doc) -> None:
-        if self.metrics is None or not hasattr(store, "chunk_flags"):
+        if self.metrics is None:
             return
         flags = store.chunk_flags([c.id for c in store.chunks_of(doc.id, tenant=doc.tenant)])
         for flag in flags.values():
