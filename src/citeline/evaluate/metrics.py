@@ -207,17 +207,13 @@ def default_metrics(embedder, doc_ids: dict[str, str], llm_settings, k: int = 5)
             DecisionCorrect(), CitationPrecision(embedder), UnsupportedRate(embedder), Latency(), Cost(llm_settings)]
 
 
-#: which way is better, for metrics known by name (judges register theirs too)
-HIGHER_IS_BETTER = {"recall@5": True, "mrr": True, "token_f1": True, "exact_match": True,
-                    "semantic_similarity": True, "decision_correct": True, "citation_precision": True,
-                    "unsupported_rate": False, "latency_ms": False, "cost_usd": False, "correctness": True,
-                    "faithfulness": True}
+#: metrics where less is better, by name (stored runs carry names, not metric objects); all others,
+#: judges included, are higher-is-better. Taken from the classes so the direction is stated once.
+LOWER_IS_BETTER = frozenset(m.name for m in (UnsupportedRate, Latency, Cost) if not m.higher_is_better)
 
 
 def higher_is_better(name: str) -> bool:
-    if name.startswith("recall@"):
-        return True
-    return HIGHER_IS_BETTER.get(name, True)
+    return name not in LOWER_IS_BETTER
 
 
 def decline_counts(pairs: list[tuple[bool, bool]]) -> dict[str, int]:
