@@ -21,15 +21,23 @@ embedder on every call (no query-vector cache), exactly as in production.
 Each size is measured in a fresh child process (clean RSS, one query at a time). A mode stops after
 --budget-s seconds once --min-queries ran (n is reported): slow modes at 1M chunks get fewer queries.
 Modes, in order:
-  keyword            retrieve(dense_k=0)                       (FTS5 bm25 + fetch)
+  keyword            retrieve(dense_k=0)                       (tantivy BM25 + fetch; the product default)
   dense (index)      embed query + DenseIndex.search + hits_by_rowid  (what a dense-only path costs)
-  dense (retrieve)   retrieve(keyword_weight=0)                (today's "dense only": keyword SQL still runs)
+  dense (index) [exact scan baseline]   only past retrieval.dense_exact_max (1M): the exact scan that
+                     the sign-bit candidate step replaces; recall@dense_k of the default against it is
+                     reported as dense_recall_vs_exact
+  dense (retrieve)   retrieve(keyword_weight=0)                (today's "dense only": keyword search still runs)
   hybrid             retrieve(rerank=False)
+  keyword [fts5 baseline] / hybrid [fts5 baseline]: the same on a store with keyword_index="fts5"
+                     (FTS5 bm25() in SQL, the engine before tantivy), so each run carries its baseline
   hybrid+rerank cold retrieve(rerank=True), sentence-vector cache emptied first (store table + memo)
   hybrid+rerank warm the queries the cold pass reached, again (vectors in the in-process memo)
   hybrid+rerank store-warm  memo cleared before each query (vectors read back from SQLite: a restart)
   ask warm           AskService.ask (extractive), sentence vectors cached
   ask cold           AskService.ask with the sentence-vector cache emptied (first --cold-queries queries)
+
+The first keyword search of the measuring process builds the in-memory tantivy index from the
+store; its time is keyword_index_build_s (what a fresh process pays once).
 """
 
 from __future__ import annotations
@@ -257,61 +265,6 @@ def build(size: int, seed: int) -> dict:
     return stats
 
 
-# ---------------------------------------------------------------------------------- variant
-class Bm25sKeyword:
-    """[patched] In-memory BM25 (bm25s: precomputed sparse term scores, snowball stemmer) in place of the
-    FTS5 keyword query, used only by ``--variant fast``. ACL/tenant: a per-principal 0/1 row mask applied
-    inside bm25s's top-k, then ``hits_by_rowid`` re-checks tenant and ACL in SQL exactly as the dense path."""
-
-    def __init__(self, store):
-        import bm25s
-        import Stemmer
-
-        from citeline.store.sql import SEARCHABLE
-
-        self.bm25s, self.store = bm25s, store
-        self.stemmer = Stemmer.Stemmer("english")
-        t0 = time.perf_counter()
-        rows = store._exec(
-            f"""SELECT c.rowid, d.tenant, d.acl, c.text FROM chunks c JOIN documents d ON d.id = c.document_id
-                WHERE d.status IN ({",".join("?" * len(SEARCHABLE))}) ORDER BY c.rowid""", SEARCHABLE).fetchall()
-        self.rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        self.owner = [(r[1], r[2]) for r in rows]
-        texts = [r[3] for r in rows]
-        del rows
-        self.model = bm25s.BM25()
-        self.model.index(bm25s.tokenize(texts, stopwords="en", stemmer=self.stemmer, show_progress=False),
-                         show_progress=False)
-        del texts
-        self.build_s = round(time.perf_counter() - t0, 1)
-        self._masks: dict = {}
-
-    def _mask(self, principal) -> np.ndarray:
-        key = (principal.tenant, tuple(sorted(principal.groups)))
-        m = self._masks.get(key)
-        if m is None:
-            groups = set(principal.groups)
-            ok = {k: k[0] == principal.tenant and bool(groups & set(json.loads(k[1]))) for k in set(self.owner)}
-            m = self._masks[key] = np.fromiter((ok[o] for o in self.owner), dtype=np.float32, count=len(self.owner))
-        return m
-
-    def keyword_search(self, query, principal, k=10):
-        toks = self.bm25s.tokenize([query], stopwords="en", stemmer=self.stemmer, show_progress=False)
-        if not any(toks.ids):
-            return []
-        res, sc = self.model.retrieve(toks, k=min(k, len(self.rowids)), show_progress=False, n_threads=1,
-                                      weight_mask=self._mask(principal))
-        pairs = [(int(self.rowids[i]), float(s)) for i, s in zip(res[0], sc[0], strict=True) if s > 0]
-        got = self.store.hits_by_rowid([r for r, _ in pairs], principal)
-        hits = []
-        for r, s in pairs:
-            h = got.get(r)
-            if h is not None:
-                h.score = s
-                hits.append(h)
-        return hits
-
-
 # ---------------------------------------------------------------------------------- measuring
 def summarize(ms: list[float]) -> dict:
     return {"n": len(ms), "p50": round(pct(ms, 50), 2), "p95": round(pct(ms, 95), 2), "p99": round(pct(ms, 99), 2),
@@ -325,7 +278,7 @@ def stage_summary(timings: list[dict]) -> dict:
 
 
 def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bool, budget_s: float,
-            min_q: int, variant: str = "") -> dict:
+            min_q: int) -> dict:
     from citeline.answer.service import AskService
     from citeline.config import load_settings
     from citeline.contracts import Principal
@@ -356,14 +309,12 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
     out["rss_mb"]["peak_after_dense_index"] = peak_rss_mb()
     principal = Principal("default", ("everyone", "eng"))
     queries = make_queries(n_queries, seed + 17)
-    if variant == "fast":
-        t = time.perf_counter()
-        kw = Bm25sKeyword(store)
-        store.keyword_search = kw.keyword_search  # [patched] this process only
-        gc.collect()
-        out["variant"] = {"name": "fast", "keyword": "bm25s in-memory (patched store.keyword_search)",
-                          "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-                          "bm25s_build_s": round(time.perf_counter() - t, 1), "rss_mb_after_bm25s": rss_mb()}
+    t = time.perf_counter()
+    store.keyword_search("warm up", principal)  # the first keyword search builds the tantivy index
+    out["keyword_index_build_s"] = round(time.perf_counter() - t, 2)
+    gc.collect()
+    out["rss_mb"]["after_keyword_index"] = rss_mb()
+    fts5_store = SqliteStore(settings.db_path, keyword_index="fts5")  # the baseline: FTS5 bm25() in SQL
     base = settings.retrieval.model_dump()
 
     def with_retrieval(**kw):
@@ -426,9 +377,31 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
         retriever.retrieve(q, principal, rerank=False)
 
     run("keyword", search(kw_only, False), queries)
-    run("dense (index)", dense_direct, queries)
+    dense_done = run("dense (index)", dense_direct, queries)
+    exact_max = retriever.dense.exact_max
+    if len(retriever.dense) > exact_max:
+        # past dense_exact_max: sign-bit candidates + exact rescoring; the exact scan is its baseline
+        k = settings.retrieval.dense_k
+        recall = []
+        for q in dense_done:
+            v = embedder.embed([q])[0]
+            approx = {r for r, _ in retriever.dense.search(v, principal, k)}
+            retriever.dense.exact_max = 1 << 62
+            exact = {r for r, _ in retriever.dense.search(v, principal, k)}
+            retriever.dense.exact_max = exact_max
+            recall.append(len(approx & exact) / max(len(exact), 1))
+        out["dense_recall_vs_exact"] = {"k": k, "n": len(recall), "mean": round(float(np.mean(recall)), 4),
+                                        "min": round(float(np.min(recall)), 4)}
+        log(f"    dense recall@{k} of the sign-bit path vs the exact scan: {out['dense_recall_vs_exact']['mean']:.3f}")
+        retriever.dense.exact_max = 1 << 62
+        run("dense (index) [exact scan baseline]", dense_direct, queries)
+        retriever.dense.exact_max = exact_max
     run("dense (retrieve, kw_w=0)", search(dense_only, False), queries)
     run("hybrid", search(default, False), queries)
+    retriever.store = fts5_store
+    run("keyword [fts5 baseline]", search(kw_only, False), queries)
+    run("hybrid [fts5 baseline]", search(default, False), queries)
+    retriever.store = store
     clear_sentence_cache()
     cold_done = run("hybrid+rerank cold", search(default, True), queries)
     # warm modes replay exactly the queries the cold pass reached, so every sentence vector is cached
@@ -474,6 +447,7 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
             path.write_text(f"# cProfile, {len(qs)} queries, size {size}\n" + buf.getvalue())
             prof_paths[name] = str(path.relative_to(REPO))
         out["profiles"] = prof_paths
+    fts5_store.close()
     store.close()
     return out
 
@@ -485,7 +459,7 @@ def child(args) -> int:
         print(json.dumps(stats))
         return 0
     res = measure(args._measure, args.seed, args.queries, args.cold_queries, args.profile, args.budget_s,
-                  args.min_queries, args.variant)
+                  args.min_queries)
     Path(args._result).write_text(json.dumps(res, indent=2))
     return 0
 
@@ -505,8 +479,6 @@ def main() -> int:
     ap.add_argument("--max-load", type=float, default=3.0, help="wait while the 1-min load average is above this")
     ap.add_argument("--blas-threads", type=int, default=0,
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS for the measuring process (0 = leave as is: the product default)")
-    ap.add_argument("--variant", choices=["", "fast"], default="",
-                    help="fast = [patched] bm25s in-memory keyword search + 1 BLAS thread (a proposal, not the product)")
     ap.add_argument("--build-only", action="store_true", help="generate (or find cached) corpora, measure nothing")
     ap.add_argument("--out", type=Path, default=RESULTS / "latency.json")
     ap.add_argument("--_build", type=int, help=argparse.SUPPRESS)
@@ -524,7 +496,7 @@ def main() -> int:
         log(f"WARNING: settings overrides in effect: {env}")
     me = [sys.executable, str(Path(__file__).resolve())]
     common = ["--seed", str(args.seed), "--queries", str(args.queries), "--cold-queries", str(args.cold_queries),
-              "--budget-s", str(args.budget_s), "--min-queries", str(args.min_queries), "--variant", args.variant]
+              "--budget-s", str(args.budget_s), "--min-queries", str(args.min_queries)]
     results = []
     for size in sizes:
         d = db_dir(size, args.seed)
@@ -537,17 +509,15 @@ def main() -> int:
             continue
         load_info = wait_for_load(args.max_load, log=log)
         log(f"[{size:,}] measuring (load {load_info['load_after_wait']}) …")
-        res_path = WORK / f"latency-result-{size}{'-' + args.variant if args.variant else ''}.json"
+        res_path = WORK / f"latency-result-{size}.json"
         cmd = [*me, "--_measure", str(size), "--_result", str(res_path), *common]
         if args.profile:
             cmd.append("--profile")
-        env = dict(os.environ)
-        if args.variant == "fast" and not args.blas_threads:
-            args.blas_threads = 1
+        child_env = dict(os.environ)
         if args.blas_threads:
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-                env[var] = str(args.blas_threads)
-        subprocess.run(cmd, check=True, env=env)
+                child_env[var] = str(args.blas_threads)
+        subprocess.run(cmd, check=True, env=child_env)
         res = json.loads(res_path.read_text())
         res["load"] = {**load_info, "end": loadavg()}
         results.append(res)
@@ -568,16 +538,27 @@ def main() -> int:
     print(markdown_table(headers, rows))
     print("\n## Index and memory")
     print(markdown_table(
-        ["chunks", "docs", "DB MB", "generate s", "dense load s", "dense matrix MB", "RSS after index MB",
-         "peak RSS MB", "load avg (start→end)"],
+        ["chunks", "docs", "DB MB", "generate s", "dense load s", "dense matrix MB", "keyword index build s",
+         "RSS after indexes MB", "peak RSS MB", "load avg (start→end)"],
         [[r["size"], r["build"]["documents"], r["build"]["db_mb"], r["build"]["generate_and_insert_s"],
-          r["dense_index_load_s"], r["dense_matrix_mb"], r["rss_mb"]["after_dense_index"], r["rss_mb"]["peak"],
+          r["dense_index_load_s"], r["dense_matrix_mb"], r["keyword_index_build_s"],
+          r["rss_mb"]["after_keyword_index"], r["rss_mb"]["peak"],
           f"{r['load']['load_after_wait'][0]}→{r['load']['end'][0]}"] for r in results]))
     print("\n## Stage breakdown, p50 / p95 ms (retrieve timings_ms)")
     for r in results:
         for m in ("hybrid", "hybrid+rerank cold", "hybrid+rerank warm", "ask warm"):
             st = r["modes"][m]["stages_ms"]
             print(f"  {r['size']:>9,} {m:<22} " + ", ".join(f"{k} {v['p50']:.1f}/{v['p95']:.1f}" for k, v in st.items()))
+    print("\n## Against the baselines (same run, p95)")
+    for r in results:
+        m = r["modes"]
+        for ours, base in (("keyword", "keyword [fts5 baseline]"), ("hybrid", "hybrid [fts5 baseline]"),
+                           ("dense (index)", "dense (index) [exact scan baseline]")):
+            if base in m:
+                print(f"  {r['size']:>9,} {ours:<14} {m[ours]['p95']:8.1f} ms vs {base} {m[base]['p95']:8.1f} ms:"
+                      f" {m[base]['p95'] / max(m[ours]['p95'], 1e-9):.1f}x faster")
+        if "dense_recall_vs_exact" in r:
+            print(f"  {r['size']:>9,} dense recall vs exact: {r['dense_recall_vs_exact']}")
     targets = []
     for (mode, size), limit in TARGETS.items():
         r = next((x for x in results if x["size"] == size), None)
@@ -600,7 +581,6 @@ def main() -> int:
         "queries_per_mode": args.queries,
         "cold_queries_for_ask": args.cold_queries,
         "mode_time_budget_s": args.budget_s,
-        "variant": args.variant or "product as is",
         "blas_threads": args.blas_threads or "default (OpenBLAS: one per core)",
         "min_queries_per_mode": args.min_queries,
         "targets": targets,

@@ -245,6 +245,7 @@ class Bench:
         self.data_dir = data_dir
         self.base = load_settings(data_dir=data_dir)
         self.store = SqliteStore(self.base.db_path)
+        self.fts5_store = SqliteStore(self.base.db_path, keyword_index="fts5")  # the engine before tantivy
         self.embedder = MemoEmbedder(OnnxMiniLMEmbedder(self.base.embedding))
         self.retriever = HybridRetriever(self.base, self.store, self.embedder)
         self.retriever.warm_up()
@@ -274,6 +275,7 @@ class Bench:
 
     def run(self, settings, qids: list[str], *, with_100: bool = True):
         self.retriever.settings = settings
+        self.retriever.store = self.fts5_store if settings.retrieval.keyword_index == "fts5" else self.store
         run10, run100, ms = {}, {}, []
         for q in qids:
             t = time.perf_counter()
@@ -678,7 +680,8 @@ def main() -> int:
         systems["bm25s (baseline)"] = {"retrieval": bm_cfg, "per_query": per_query_metrics(
             {q: v[:10] for q, v in r.items()}, r, qrels)}
         log(f"  ran bm25s in {time.perf_counter() - t0:.1f} s")
-    add("citeline keyword (FTS5 bm25)", {"dense_k": 0, "keyword_k": 100})
+    add("citeline keyword (tantivy bm25)", {"dense_k": 0, "keyword_k": 100})
+    add("citeline keyword (FTS5 bm25, previous engine)", {"dense_k": 0, "keyword_k": 100, "keyword_index": "fts5"})
     add("citeline dense (MiniLM)", {"keyword_weight": 0.0, "dense_k": 100, "rerank": False})
     add("citeline hybrid RRF (no rerank)", {"rerank": False})
     add("citeline default (hybrid+rerank)", {})

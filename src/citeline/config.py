@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -64,8 +64,16 @@ class EmbeddingSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
+    keyword_index: Literal["tantivy", "fts5"] = Field(
+        "tantivy", description="Keyword (BM25) engine: tantivy (in-memory index per process, built from the store on "
+        "first use) or SQLite FTS5 (slower at scale, nothing to build).")
     keyword_k: int = Field(50, ge=1, le=1000, description="Keyword (BM25) candidates fused.")
     dense_k: int = Field(50, ge=0, le=1000, description="Dense (vector) candidates fused; 0 = keyword only.")
+    dense_exact_max: int = Field(
+        200_000, ge=0, description="Readable vectors up to which dense search is an exact scan; beyond, candidates are "
+        "pre-selected by sign-bit Hamming distance and only those scored exactly.")
+    dense_oversample: int = Field(20, ge=1, le=1000, description="Candidates scored exactly per result wanted, "
+                                  "past dense_exact_max.")
     keyword_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")

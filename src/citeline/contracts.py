@@ -375,6 +375,7 @@ class Store(Protocol):
 
     # keyword search (permission filter inside the query)
     def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]: ...
+    def warm_up(self) -> None: ...  # build in-memory search indexes now, not on the first query
 
     # vectors
     def pending_embeddings(self, model: str, after_rowid: int, limit: int) -> list[tuple[int, str, str]]: ...

@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pytest
 
 from citeline.contracts import Block, Chunk, DocumentRecord, Page, Principal
 from citeline.ingest.chunk import text_hash
@@ -12,7 +13,8 @@ from citeline.store.sql import document_id
 
 EXPECTED = {
     "documents": {"id", "tenant", "source_uri", "content_hash", "title", "doc_type", "page_count", "chunk_count",
-                  "size_bytes", "mtime", "acl", "metadata", "status", "error", "run_id", "created_at", "updated_at"},
+                  "size_bytes", "mtime", "acl", "metadata", "status", "error", "run_id", "created_at", "updated_at",
+                  "index_gen"},
     "document_acl": {"document_id", "grp"},
     "pages": {"document_id", "page_no", "text", "blocks", "needs_ocr", "ocr"},
     "chunks": {"rowid", "id", "document_id", "ordinal", "page", "start_char", "end_char", "heading_path", "text",
@@ -45,6 +47,21 @@ def _doc(tenant="t1", uri="/docs/a.txt", acl=("everyone",), text="Refunds take t
                   text=text, text_hash=text_hash(text))
     return DocumentRecord(id=did, tenant=tenant, source_uri=uri, status="ok", content_hash="h" + text[:5],
                           title=uri, doc_type="text", acl=list(acl)), [page], [chunk]
+
+
+@pytest.fixture(params=["tantivy", "fts5"])
+def store(request, settings):
+    """Every behaviour test runs on both keyword engines."""
+    s = SqliteStore(settings.db_path, keyword_index=request.param)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def fts5_store(settings):
+    s = SqliteStore(settings.db_path, keyword_index="fts5")
+    yield s
+    s.close()
 
 
 def test_migrates_empty_database_and_records_version(tmp_path):
@@ -142,7 +159,7 @@ def test_runs_interrupted_when_left_running(store):
     assert runs[r2.id].status == "finished" and runs[r2.id].counts == {"new": 1}
 
 
-def test_two_step_keyword_search_ranks_like_one_joined_statement(store):
+def test_two_step_keyword_search_ranks_like_one_joined_statement(fts5_store):
     """The rowid-first query returns exactly what one joined, ACL-filtered statement returns."""
     import random
 
@@ -154,11 +171,11 @@ def test_two_step_keyword_search_ranks_like_one_joined_statement(store):
     for i in range(60):
         text = " ".join(rng.choice(vocab) for _ in range(rng.randint(5, 30)))
         acl = rng.choice([("everyone",), ("hr",), ("eng", "hr")])
-        store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t2"]), uri=f"/d/{i}.txt", acl=acl, text=text))
+        fts5_store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t2"]), uri=f"/d/{i}.txt", acl=acl, text=text))
     for groups in (("everyone",), ("hr",), ("eng",), ("everyone", "hr")):
         p = Principal("t1", groups)
         for q in ("refund card", "salary travel parking", "badge", "invoice laptop desk ticket"):
-            ref = store._exec(
+            ref = fts5_store._exec(
                 f"""SELECT c.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
                     JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id
                     WHERE chunks_fts MATCH ? AND d.tenant = ? AND d.status IN ({",".join("?" * len(SEARCHABLE))})
@@ -166,9 +183,9 @@ def test_two_step_keyword_search_ranks_like_one_joined_statement(store):
                                   AND a.grp IN ({",".join("?" * len(groups))}))
                     ORDER BY score DESC, c.rowid LIMIT 10""",
                 (fts_query(q), "t1", *SEARCHABLE, *groups)).fetchall()
-            got = store.keyword_search(q, p, k=10)
+            got = fts5_store.keyword_search(q, p, k=10)
             assert [round(h.score, 9) for h in got] == [round(s, 9) for _, s in ref]
-            assert {h.rowid for h in got} <= {r for (r,) in store._exec(
+            assert {h.rowid for h in got} <= {r for (r,) in fts5_store._exec(
                 "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id JOIN document_acl a"
                 f" ON a.document_id = d.id WHERE d.tenant = 't1' AND a.grp IN ({','.join('?' * len(groups))})",
                 groups).fetchall()}
@@ -191,9 +208,10 @@ def test_readable_set_follows_acl_changes_new_documents_and_deletes(store):
     assert store.keyword_search("parking", p) == []
 
 
-def test_readable_set_sees_writes_from_another_connection(settings):
+@pytest.mark.parametrize("engine", ["tantivy", "fts5"])
+def test_readable_set_sees_writes_from_another_connection(settings, engine):
     """A second process (here: a second store on the same file) writing is seen at the next query."""
-    reader, writer = SqliteStore(settings.db_path), SqliteStore(settings.db_path)
+    reader, writer = SqliteStore(settings.db_path, keyword_index=engine), SqliteStore(settings.db_path)
     try:
         p = Principal("t1", ("everyone",))
         doc, pages, chunks = _doc(text="Laptop refresh happens every three years.")
@@ -209,23 +227,24 @@ def test_readable_set_sees_writes_from_another_connection(settings):
         writer.close()
 
 
-def test_readable_cache_eviction_keeps_every_principal_correct(store):
+def test_readable_cache_eviction_keeps_every_principal_correct(fts5_store):
     from citeline.store.sqlite import READABLE_CACHE
 
     n = READABLE_CACHE + 3
     for i in range(n):
-        store.replace_document(*_doc(uri=f"/g{i}.txt", acl=(f"g{i}",), text=f"Travel rules for group {i}."))
+        fts5_store.replace_document(*_doc(uri=f"/g{i}.txt", acl=(f"g{i}",), text=f"Travel rules for group {i}."))
     for _ in range(2):  # second round: every table was evicted and rebuilt at least once
         for i in range(n):
-            got = store.keyword_search("travel rules", Principal("t1", (f"g{i}",)), k=20)
+            got = fts5_store.keyword_search("travel rules", Principal("t1", (f"g{i}",)), k=20)
             assert [h.source_uri for h in got] == [f"/g{i}.txt"]
-    assert len(store._readable_tables) == READABLE_CACHE
-    temp = {r[0] for r in store._read_conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'")}
-    assert temp == {name for name, _ in store._readable_tables.values()}
+    assert len(fts5_store._readable_tables) == READABLE_CACHE
+    temp = {r[0] for r in fts5_store._read_conn.execute("SELECT name FROM temp.sqlite_master WHERE type = 'table'")}
+    assert temp == {name for name, _ in fts5_store._readable_tables.values()}
 
 
-def test_keyword_search_in_memory_store():
-    s = SqliteStore(":memory:")
+@pytest.mark.parametrize("engine", ["tantivy", "fts5"])
+def test_keyword_search_in_memory_store(engine):
+    s = SqliteStore(":memory:", keyword_index=engine)
     try:
         s.replace_document(*_doc(acl=("hr",), text="Salary bands are reviewed in March."))
         assert s.keyword_search("salary", Principal("t1", ("everyone",))) == []
@@ -237,7 +256,7 @@ def test_keyword_search_in_memory_store():
 
 
 def test_keyword_search_inside_rolled_back_transaction_leaves_no_stale_readable_set():
-    s = SqliteStore(":memory:")
+    s = SqliteStore(":memory:", keyword_index="fts5")
     try:
         s.replace_document(*_doc(acl=("hr",), text="Salary bands are reviewed in March."))
         hr, everyone = Principal("t1", ("hr",)), Principal("t1", ("everyone",))
@@ -255,7 +274,7 @@ def test_keyword_search_inside_rolled_back_transaction_leaves_no_stale_readable_
         s.close()
 
 
-def test_pruned_keyword_ranking_equals_the_full_or_query(store, monkeypatch):
+def test_pruned_keyword_ranking_equals_the_full_or_query(fts5_store, monkeypatch):
     """MaxScore pruning (score only rows holding a rare term when that provably cannot change the top k)
     returns exactly the scores and order of the full OR query, and the ACL filter still applies."""
     import random
@@ -270,7 +289,7 @@ def test_pruned_keyword_ranking_equals_the_full_or_query(store, monkeypatch):
     for i in range(400):
         text = " ".join(rng.choices(vocab, weights, k=rng.randint(20, 60)))
         acl = rng.choice([("everyone",), ("everyone",), ("hr",)])
-        store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t1", "t2"]), uri=f"/z/{i}.txt", acl=acl,
+        fts5_store.replace_document(*_doc(tenant=rng.choice(["t1", "t1", "t1", "t2"]), uri=f"/z/{i}.txt", acl=acl,
                                      text=text))
     used = []
     real = S._ranked_pruned
@@ -279,24 +298,24 @@ def test_pruned_keyword_ranking_equals_the_full_or_query(store, monkeypatch):
     for groups in (("everyone",), ("hr",)):
         for q in queries:
             for k in (5, 20):
-                ref = store._exec(
+                ref = fts5_store._exec(
                     f"""SELECT c.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
                         JOIN chunks c ON c.rowid = chunks_fts.rowid JOIN documents d ON d.id = c.document_id
                         WHERE chunks_fts MATCH ? AND d.tenant = 't1' AND d.status IN ({",".join("?" * len(SEARCHABLE))})
                           AND EXISTS (SELECT 1 FROM document_acl a WHERE a.document_id = d.id AND a.grp = ?)
                         ORDER BY score DESC, c.rowid LIMIT ?""",
                     (fts_query(q), *SEARCHABLE, groups[0], k)).fetchall()
-                got = store.keyword_search(q, Principal("t1", groups), k=k)
+                got = fts5_store.keyword_search(q, Principal("t1", groups), k=k)
                 assert [(h.rowid, round(h.score, 9)) for h in got] == [(r, round(s, 9)) for r, s in ref]
     assert sum(r is not None for r in used) >= 10  # the pruned path really ran (and was exact)
     assert any(r is None for r in used)  # ... and fell back to the full query where it could not prove it
 
 
-def test_fts_row_count_is_read_from_the_index(store):
+def test_fts_row_count_is_read_from_the_index(fts5_store):
     for i in range(7):
-        store.replace_document(*_doc(uri=f"/c/{i}.txt", text=f"Counting rows {i}."))
-    lock, con = store._reader()
+        fts5_store.replace_document(*_doc(uri=f"/c/{i}.txt", text=f"Counting rows {i}."))
+    lock, con = fts5_store._reader()
     with lock:
-        n, df = store._fts_stats(con, ['"counting"', '"rows"', '"nothing"'], store.generation())
-    assert n == store.count_chunks() == 7
+        n, df = fts5_store._fts_stats(con, ['"counting"', '"rows"', '"nothing"'], fts5_store.generation())
+    assert n == fts5_store.count_chunks() == 7
     assert df == {'"counting"': 7, '"rows"': 7, '"nothing"': 0}

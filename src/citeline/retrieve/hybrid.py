@@ -1,6 +1,6 @@
 """Hybrid retrieval: BM25 + dense, fused by weighted RRF, then reranked by sentence similarity.
 
-Every stage is permission-filtered inside the store: keyword search filters in its SQL, the
+Every stage is permission-filtered inside the store: keyword search filters in its query, the
 dense index scores only blocks the principal may read, and the final chunk fetch re-checks
 tenant and ACL in its query.
 """
@@ -35,10 +35,13 @@ class HybridRetriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.dense = DenseIndex(store, embedder.name, embedder.dim) if embedder is not None else None
+        cfg = settings.retrieval
+        self.dense = DenseIndex(store, embedder.name, embedder.dim, exact_max=cfg.dense_exact_max,
+                                oversample=cfg.dense_oversample) if embedder is not None else None
         self.sentences = SentenceVectors(store, embedder) if embedder is not None else None
 
     def warm_up(self) -> None:
+        self.store.warm_up()
         if self.embedder is not None:
             self.embedder.warm_up()
             self.dense.refresh()

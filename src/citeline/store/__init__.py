@@ -9,4 +9,4 @@ __all__ = ["SqliteStore", "open_store"]
 
 def open_store(settings) -> SqliteStore:
     """Open the store named by the settings (the embedded SQLite file for now)."""
-    return SqliteStore(settings.db_path)
+    return SqliteStore(settings.db_path, keyword_index=settings.retrieval.keyword_index)

@@ -250,4 +250,12 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX chunk_flags_document ON chunk_flags (document_id);
         """,
     ),
+    (
+        6,
+        "documents.index_gen: the store generation of a document's last write, for derived indexes",
+        """
+        ALTER TABLE documents ADD COLUMN index_gen INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX documents_index_gen ON documents (index_gen);
+        """,
+    ),
 ]

@@ -29,6 +29,9 @@ _DOC_COLS = (
 )
 #: statuses whose chunks are searchable
 SEARCHABLE = ("ok", "partial", "stale")
+#: the generation the current write transaction commits as (it bumps the counter last): stored in
+#: ``documents.index_gen`` so derived indexes can find the documents written since they last looked
+_NEXT_GEN = "(SELECT value + 1 FROM store_meta WHERE key = 'generation')"
 
 
 def now() -> str:
@@ -115,11 +118,12 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
         doc.updated_at = ts
         doc.created_at = doc.created_at or ts
         self._exec(
-            f"""INSERT INTO documents ({_DOC_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+            f"""INSERT INTO documents ({_DOC_COLS}, index_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,{_NEXT_GEN})
             ON CONFLICT (id) DO UPDATE SET content_hash=excluded.content_hash, title=excluded.title,
               doc_type=excluded.doc_type, page_count=excluded.page_count, chunk_count=excluded.chunk_count,
               size_bytes=excluded.size_bytes, mtime=excluded.mtime, acl=excluded.acl, metadata=excluded.metadata,
-              status=excluded.status, error=excluded.error, run_id=excluded.run_id, updated_at=excluded.updated_at""",
+              status=excluded.status, error=excluded.error, run_id=excluded.run_id, updated_at=excluded.updated_at,
+              index_gen=excluded.index_gen""",
             (
                 doc.id, doc.tenant, doc.source_uri, doc.content_hash, doc.title, doc.doc_type, doc.page_count,
                 doc.chunk_count, doc.size_bytes, doc.mtime, json.dumps(sorted(set(doc.acl))),
@@ -173,7 +177,8 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
     ) -> None:
         with self.transaction():
             self._exec(
-                "UPDATE documents SET mtime = ?, size_bytes = ?, acl = ?, run_id = ?, updated_at = ? WHERE id = ?",
+                f"UPDATE documents SET mtime = ?, size_bytes = ?, acl = ?, run_id = ?, updated_at = ?,"
+                f" index_gen = {_NEXT_GEN} WHERE id = ?",
                 (mtime, size, json.dumps(sorted(set(acl))), run_id, now(), doc_id),
             )
             self._exec("DELETE FROM document_acl WHERE document_id = ?", (doc_id,))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -11,34 +10,34 @@ from pathlib import Path
 
 from citeline.contracts import Principal, SearchHit
 from citeline.errors import StoreError
+from citeline.store.keyword_index import KeywordIndex, query_words
 from citeline.store.migrations import SQLITE_MIGRATIONS
 from citeline.store.sql import SEARCHABLE, SqlStore, now
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-#: principals (tenant + groups) whose readable-chunk temp table is kept per store
+#: principals (tenant + groups) whose readable-chunk temp table is kept per store (FTS5 path)
 READABLE_CACHE = 8
-
-
-_STOPWORDS = frozenset(
-    "a an and are as at be but by do does did for from had has have how i if in into is it its me my no not of on or"
-    " our so than that the their them then there these they this to was we were what when where which who why will"
-    " with you your can could should would".split()
-)
+#: the keyword engines ``retrieval.keyword_index`` may name
+KEYWORD_INDEXES = ("tantivy", "fts5")
 
 
 def fts_query(text: str, max_terms: int = 32) -> str:
     """Turn free text into a safe FTS5 OR-query of quoted terms (no FTS syntax gets through).
     Stop words are dropped unless nothing else is left."""
-    words = list(dict.fromkeys(_WORD.findall(text.lower())))
-    content = [w for w in words if w not in _STOPWORDS] or words
-    return " OR ".join(f'"{w}"' for w in content[:max_terms])
+    return " OR ".join(f'"{w}"' for w in query_words(text, max_terms))
 
 
 class SqliteStore(SqlStore):
-    """SQLite backend. ``path`` may be ``":memory:"`` for throwaway use."""
+    """SQLite backend. ``path`` may be ``":memory:"`` for throwaway use.
 
-    def __init__(self, path: Path | str, *, timeout_s: float = 30.0):
+    ``keyword_index``: ``"tantivy"`` (default) ranks keyword queries on an in-memory tantivy index
+    derived from the chunks (:mod:`citeline.store.keyword_index`); ``"fts5"`` ranks them with FTS5's
+    ``bm25()`` in SQL. Both filter by tenant and ACL before scoring and give the same kind of hits."""
+
+    def __init__(self, path: Path | str, *, timeout_s: float = 30.0, keyword_index: str = "tantivy"):
         super().__init__()
+        if keyword_index not in KEYWORD_INDEXES:
+            raise StoreError(f"unknown keyword index {keyword_index!r}: use one of {', '.join(KEYWORD_INDEXES)}")
+        self._keyword_index = KeywordIndex(SEARCHABLE) if keyword_index == "tantivy" else None
         self.path = Path(path) if path != ":memory:" else path
         self._timeout_s = timeout_s
         self._read_lock = threading.Lock()
@@ -97,20 +96,15 @@ class SqliteStore(SqlStore):
 
     # -- keyword search --------------------------------------------------------------------
     def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]:
-        """BM25 over chunks the principal may read; the ACL and tenant filter is in the query.
+        """BM25 over chunks the principal may read; the tenant and ACL filter is part of the ranking.
 
         Two steps: rank rowids, then fetch the top ``k`` rows, re-checked against tenant and ACL.
-        The ranking statement restricts FTS5 matches to a per-principal temp table of readable
-        chunk rowids (built in SQL from ``documents`` / ``document_acl``, cached per tenant + groups
-        and rebuilt when the store generation moves, like the dense index). Probing that small
-        in-memory table costs far less per matching row than joining ``chunks`` and probing the
-        readable-document set, which dominated at 100k chunks (~3x faster there,
-        bench/results/latency-kw-{before,after}.json); on top, :meth:`_ranked_pruned` scores only
-        rows holding a rare query term when that provably leaves the top ``k`` unchanged. Same
-        scores and ranking as the full query. Generation check, readable set and ranking run in one
-        read transaction, so they see the same snapshot."""
-        match = fts_query(query)
-        if not match or not principal.groups:
+        Ranking runs in one read transaction (generation check, index catch-up, ranking: one
+        snapshot), on the tantivy index (:mod:`citeline.store.keyword_index`) or, with
+        ``keyword_index="fts5"``, in SQL (:meth:`_fts5_ranked`). Called inside the caller's own write
+        transaction (only ``:memory:`` stores share one connection), it ranks with FTS5, which sees
+        that transaction's writes: the tantivy index only ever holds committed state."""
+        if not principal.groups or not query_words(query):
             return []
         lock, con = self._reader()
         with lock:
@@ -119,17 +113,10 @@ class SqliteStore(SqlStore):
                 con.execute("BEGIN")
             try:
                 gen = con.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
-                table = self._readable_table(con, principal, gen, cache=own)
-                ranked = self._ranked_pruned(con, match, table, k, gen)
-                if ranked is None:
-                    # "+rowid": a plain expression, so SQLite filters the FTS5 scan row by row instead
-                    # of handing FTS5 one rowid lookup per readable chunk
-                    ranked = con.execute(
-                        f"""SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
-                            WHERE chunks_fts MATCH ? AND +rowid IN temp.{table}
-                            ORDER BY score DESC, rowid LIMIT ?""",
-                        (match, k),
-                    ).fetchall()
+                if self._keyword_index is not None and own:
+                    ranked = self._keyword_index.search(con, gen, query, principal, k)
+                else:
+                    ranked = self._fts5_ranked(con, gen, fts_query(query), principal, k, cache=own)
             except BaseException:
                 if own:
                     con.rollback()
@@ -146,6 +133,43 @@ class SqliteStore(SqlStore):
                 hit.score = score
                 hits.append(hit)
         return hits
+
+    def warm_up(self) -> None:
+        """Build (or catch up) the in-memory keyword index now rather than on the first search."""
+        if self._keyword_index is None:
+            return
+        lock, con = self._reader()
+        with lock:
+            if con.in_transaction:
+                return
+            con.execute("BEGIN")
+            try:
+                gen = con.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
+                self._keyword_index.refresh(con, gen)
+            finally:
+                con.commit()
+
+    def _fts5_ranked(self, con: sqlite3.Connection, gen: int, match: str, principal: Principal, k: int, *,
+                     cache: bool) -> list[tuple[int, float]]:
+        """FTS5 ranking. The statement restricts matches to a per-principal temp table of readable
+        chunk rowids (built in SQL from ``documents`` / ``document_acl``, cached per tenant + groups
+        and rebuilt when the store generation moves). Probing that small in-memory table costs far
+        less per matching row than joining ``chunks`` and probing the readable-document set, which
+        dominated at 100k chunks (~3x faster there, bench/results/latency-kw-{before,after}.json); on
+        top, :meth:`_ranked_pruned` scores only rows holding a rare query term when that provably
+        leaves the top ``k`` unchanged. Same scores and ranking as the full query."""
+        table = self._readable_table(con, principal, gen, cache=cache)
+        ranked = self._ranked_pruned(con, match, table, k, gen)
+        if ranked is None:
+            # "+rowid": a plain expression, so SQLite filters the FTS5 scan row by row instead
+            # of handing FTS5 one rowid lookup per readable chunk
+            ranked = con.execute(
+                f"""SELECT rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts
+                    WHERE chunks_fts MATCH ? AND +rowid IN temp.{table}
+                    ORDER BY score DESC, rowid LIMIT ?""",
+                (match, k),
+            ).fetchall()
+        return ranked
 
     def _ranked_pruned(self, con: sqlite3.Connection, match: str, table: str, k: int,
                        gen: int) -> list[tuple[int, float]] | None:
@@ -263,6 +287,8 @@ class SqliteStore(SqlStore):
                 self._read_conn = None
             self._readable_tables.clear()
             self._df, self._df_gen, self._fts_rows = {}, None, None
+            if self._keyword_index is not None:
+                self._keyword_index.close()
         super().close()
 
 

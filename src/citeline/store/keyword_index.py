@@ -1,0 +1,242 @@
+"""BM25 keyword search on tantivy: an in-memory index per tenant, derived from the store.
+
+SQLite stays the one source of truth; this index is a cache of it, like the dense matrix. Each
+process builds it from the searchable chunks on its first keyword search and then catches up
+whenever the store generation moves: documents written since it last looked carry a higher
+``documents.index_gen`` and are re-indexed whole (delete by document id, add the current chunks);
+a document count lower than expected means deletions, found by one id scan. So writes from other
+processes (a CLI ingest while the server runs) are picked up, a killed process loses nothing, and
+there is no second file to keep consistent.
+
+Why not FTS5 alone: its ``bm25()`` is evaluated row by row for every match of every query term, which
+costs ~40–110 ms a query at 100k chunks (bench/results/latency-kw-after.json); tantivy answers the
+same queries in ~2 ms. ``retrieval.keyword_index = "fts5"`` keeps the FTS5 path.
+
+Permissions: one index per tenant, so no other tenant's chunk is ever scored and BM25's statistics
+(document frequencies, average lengths) are the tenant's own. Within a tenant, the group filter is
+a required clause of the query, so a chunk outside the principal's groups never reaches the scorer;
+the rows returned are re-checked against tenant and ACL in SQL (``hits_by_rowid``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+
+from citeline.contracts import Principal
+from citeline.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    "a an and are as at be but by do does did for from had has have how i if in into is it its me my no not of on or"
+    " our so than that the their them then there these they this to was we were what when where which who why will"
+    " with you your can could should would".split()
+)
+#: FTS5 ranks with column weights text 1.0, heading path 0.5; the same boost here
+HEADING_BOOST = 0.5
+#: documents re-indexed per SQL statement when catching up
+_BATCH_DOCS = 500
+
+
+def query_words(text: str, max_terms: int = 32) -> list[str]:
+    """The distinct lower-cased words of a query, stop words dropped unless nothing else is left."""
+    words = list(dict.fromkeys(_WORD.findall(text.lower())))
+    return ([w for w in words if w not in STOPWORDS] or words)[:max_terms]
+
+
+def _tantivy():
+    try:
+        import tantivy
+    except ImportError:  # pragma: no cover - a core dependency; the message says how to fix an odd install
+        raise StoreError("keyword search needs the tantivy package: pip install 'tantivy>=0.27' "
+                         "(or set retrieval.keyword_index = \"fts5\")") from None
+    return tantivy
+
+
+class _TenantIndex:
+    """One tenant's tantivy index in memory: fields rowid (fast), doc and grp (raw terms), text, heading."""
+
+    def __init__(self) -> None:
+        tv = _tantivy()
+        sb = tv.SchemaBuilder()
+        sb.add_integer_field("rowid", fast=True)  # Python ints are i64 to tantivy
+        sb.add_text_field("doc", tokenizer_name="raw", index_option="basic")
+        sb.add_text_field("grp", tokenizer_name="raw", index_option="basic")
+        sb.add_text_field("text", tokenizer_name="citeline", index_option="freq")
+        sb.add_text_field("heading", tokenizer_name="citeline", index_option="freq")
+        self.schema = sb.build()
+        self.index = tv.Index(self.schema)
+        # FTS5's "unicode61 remove_diacritics 2" + porter, as near as tantivy has: words, lower case,
+        # diacritics folded, English (Snowball) stems; absurdly long tokens dropped
+        self.analyzer = (tv.TextAnalyzerBuilder(tv.Tokenizer.simple()).filter(tv.Filter.remove_long(40))
+                         .filter(tv.Filter.lowercase()).filter(tv.Filter.ascii_fold())
+                         .filter(tv.Filter.stemmer("english")).build())
+        self.index.register_tokenizer("citeline", self.analyzer)
+
+    def writer(self, *, threads: int) -> _Writer:
+        return _Writer(self, threads)
+
+    def search(self, words: Sequence[str], groups: Sequence[str], k: int) -> list[tuple[int, float]]:
+        tv = _tantivy()
+        q, occur = tv.Query, tv.Occur
+        terms = list(dict.fromkeys(self.analyzer.analyze(" ".join(words))))
+        if not terms:
+            return []
+        should = []
+        for term in terms:
+            should.append((occur.Should, q.term_query(self.schema, "text", term)))
+            should.append((occur.Should, q.boost_query(q.term_query(self.schema, "heading", term), HEADING_BOOST)))
+        query = q.boolean_query([
+            (occur.Must, q.boolean_query(should)),
+            (occur.Must, q.const_score_query(q.term_set_query(self.schema, "grp", list(groups)), 0.0)),
+        ])
+        searcher = self.index.searcher()
+        hits = searcher.search(query, k, count=False).hits
+        rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
+        return [(int(r), float(score)) for r, (score, _) in zip(rowids, hits, strict=True)]
+
+
+class _Writer:
+    """Deletes and adds for one tenant, committed together (and made visible) on a clean exit."""
+
+    def __init__(self, tenant: _TenantIndex, threads: int):
+        self.tenant = tenant
+        self._tv = _tantivy()
+        self._w = tenant.index.writer(heap_size=64_000_000 * max(threads, 1), num_threads=threads)
+
+    def delete(self, doc_id: str) -> None:
+        self._w.delete_documents_by_term("doc", doc_id)
+
+    def add(self, doc_id: str, groups: list[str], rowid: int, heading: str, text: str) -> None:
+        self._w.add_document(self._tv.Document(rowid=rowid, doc=doc_id, grp=groups, text=text, heading=heading))
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._w.commit()
+            else:
+                self._w.rollback()
+        finally:
+            self._w.wait_merging_threads()
+        if exc_type is None:
+            self.tenant.index.reload()
+
+
+class KeywordIndex:
+    """The per-tenant tantivy indexes of one store, kept in step with its generation counter."""
+
+    def __init__(self, searchable: Sequence[str]):
+        self._searchable = tuple(searchable)
+        self._tenants: dict[str, _TenantIndex] = {}
+        self._docs: dict[str, str] = {}  # every document id in the store -> its tenant
+        self._generation: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int | None:
+        return self._generation
+
+    def search(self, con: sqlite3.Connection, gen: int, query: str, principal: Principal,
+               k: int) -> list[tuple[int, float]]:
+        """(chunk rowid, BM25 score) best first, among the chunks of ``principal``'s tenant and groups.
+        ``con`` is a connection inside a read transaction that saw generation ``gen``."""
+        words = query_words(query)
+        if not words or not principal.groups:
+            return []
+        self.refresh(con, gen)
+        tenant = self._tenants.get(principal.tenant)
+        return tenant.search(words, sorted(set(principal.groups)), k) if tenant is not None else []
+
+    def refresh(self, con: sqlite3.Connection, gen: int) -> None:
+        if gen == self._generation:
+            return
+        with self._lock:
+            if gen == self._generation:
+                return
+            if self._generation is None:
+                self._build(con)
+            else:
+                self._catch_up(con, self._generation)
+            self._generation = gen
+
+    def _build(self, con: sqlite3.Connection) -> None:
+        t = time.perf_counter()
+        self._docs = dict(con.execute("SELECT id, tenant FROM documents"))
+        self._tenants = {}
+        writers: dict[str, _Writer] = {}
+        n = 0
+        with ExitStack() as stack:
+            for tenant, *row in self._rows(con, None):
+                w = writers.get(tenant)
+                if w is None:
+                    self._tenants[tenant] = idx = _TenantIndex()
+                    w = writers[tenant] = stack.enter_context(idx.writer(threads=0))
+                w.add(*row)
+                n += 1
+        log.info("keyword index: %d chunks of %d tenants indexed in %.1f s", n, len(writers),
+                 time.perf_counter() - t)
+
+    def _catch_up(self, con: sqlite3.Connection, since: int) -> None:
+        changed = dict(con.execute("SELECT id, tenant FROM documents WHERE index_gen > ?", (since,)))
+        known = {**self._docs, **changed}
+        gone: dict[str, str] = {}
+        (count,) = con.execute("SELECT COUNT(*) FROM documents").fetchone()
+        if len(known) != count:  # deletions: find which
+            present = {r[0] for r in con.execute("SELECT id FROM documents")}
+            gone = {d: t for d, t in known.items() if d not in present}
+            known = {d: t for d, t in known.items() if d in present}
+        writers: dict[str, _Writer] = {}
+        with ExitStack() as stack:
+            def writer(tenant: str, *, create: bool) -> _Writer | None:
+                if tenant not in writers:
+                    idx = self._tenants.get(tenant)
+                    if idx is None:
+                        if not create:
+                            return None
+                        self._tenants[tenant] = idx = _TenantIndex()
+                    writers[tenant] = stack.enter_context(idx.writer(threads=1))
+                return writers[tenant]
+
+            for doc_id, tenant in (*changed.items(), *gone.items()):
+                if (w := writer(self._docs.get(doc_id, tenant), create=False)) is not None:
+                    w.delete(doc_id)
+            ids = list(changed)
+            for i in range(0, len(ids), _BATCH_DOCS):
+                for tenant, *row in self._rows(con, ids[i : i + _BATCH_DOCS]):
+                    writer(tenant, create=True).add(*row)
+        self._docs = known
+
+    def _rows(self, con: sqlite3.Connection, doc_ids: Sequence[str] | None):
+        """(tenant, document id, groups, chunk rowid, heading path, text) of searchable chunks."""
+        where, params = "", list(self._searchable)
+        if doc_ids is not None:
+            where = f" AND d.id IN ({','.join('?' * len(doc_ids))})"
+            params += list(doc_ids)
+        cur = con.execute(
+            f"""SELECT d.tenant, d.id, d.acl, c.rowid, c.heading_path, c.text FROM chunks c
+                JOIN documents d ON d.id = c.document_id
+                WHERE d.status IN ({",".join("?" * len(self._searchable))}){where}""",
+            params,
+        )
+        acls: dict[str, list[str]] = {}
+        while batch := cur.fetchmany(4096):
+            for tenant, doc_id, acl, rowid, heading, text in batch:
+                groups = acls.get(acl)
+                if groups is None:
+                    groups = acls[acl] = json.loads(acl)
+                yield tenant, doc_id, groups, rowid, heading, text
+
+    def close(self) -> None:
+        with self._lock:
+            self._tenants, self._docs, self._generation = {}, {}, None
