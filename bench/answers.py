@@ -329,7 +329,8 @@ def fit_decline(questions: list[Question], corpus: Path, l2: float) -> dict:
     for q in questions:
         if q.split != "dev":
             continue
-        got = svc.retriever.retrieve(q.question, Principal("default"))
+        # what ask() gives the answerer: without the chunks the document guard flagged
+        got = svc.answer_context(svc.retriever.retrieve(q.question, Principal("default")))
         if got.query_vec is None or not got.hits or missing_codes(q.question, got.hits):
             continue  # declined before the model is asked
         cands = svc.extractive.candidates(got.hits)

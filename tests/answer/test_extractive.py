@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from citeline.answer.extractive import DECLINE_MODEL, number_missing, numerals
 from citeline.answer.service import AskService
 from citeline.contracts import Principal
 from citeline.ingest.pipeline import IngestPipeline
@@ -75,3 +76,38 @@ def test_unrelated_question_declines(service):
 def test_other_language_does_not_crash(service):
     r = service.ask("¿Cuántas semanas de permiso parental ofrece Fernhill?", ME)
     assert r.decision in ("answered", "declined")
+
+
+@pytest.mark.parametrize(("question", "sentence", "missing"), [
+    ("When was the treaty of Paris signed?", "It was signed on 3 September 1783.", False),
+    ("when was the treaty of paris signed", "The treaty ended the American Revolution.", True),
+    ("How many weeks of parental leave are there?", "Fernhill offers sixteen weeks.", False),
+    ("How many weeks of parental leave are there?", "Leave is paid in full.", True),
+    ("how many goals were scored in 2004", "In 2004 the club went unbeaten.", True),  # only the asked year
+    ("In what year did the war end?", "Peace came in March, after the last battle.", False),
+    ("When does the show come on?", "One of the doctors may join later.", True),  # a pronoun and a verb
+    ("Who wrote the song?", "It was released in 1991.", False),  # not a question after a number
+])
+def test_number_missing(question, sentence, missing):
+    assert number_missing(question, sentence) is missing
+
+
+def test_numerals_keep_a_number_whole():
+    assert numerals("In 1783, about 1,200.5 km; two of them.") == {"1783", "1,200.5", "two"}
+
+
+def test_decline_features_feed_the_model(service):
+    """Every input of DECLINE_MODEL is computed, and a sentence that gives the asked number counts as one."""
+    question = "How many weeks of paid parental leave does Fernhill offer?"
+    got = service.retriever.retrieve(question, ME)
+    cands = service.extractive.candidates(got.hits)
+    scores = service.extractive.score(question, got.query_vec, cands)
+    features = service.extractive.features(question, got.query_vec, cands, scores)
+    assert set(DECLINE_MODEL.names) <= set(features)
+    assert features["number_missing"] == 0.0
+    assert 0.0 < DECLINE_MODEL.probability(features) < 1.0
+
+
+def test_a_missing_number_never_raises_confidence():
+    """A refit that rewarded a missing number or date would answer "when" questions with no date."""
+    assert dict(zip(DECLINE_MODEL.names, DECLINE_MODEL.coef, strict=True))["number_missing"] < 0

@@ -8,10 +8,12 @@ candidates.
 
 Whether to answer at all: the confidence is the probability, from a small logistic regression
 (:data:`DECLINE_MODEL`), that the question is answerable from the retrieved text; below
-``answer.decline_threshold`` the answerer declines instead of guessing. Before that, a question
-that names a code the retrieved text never mentions (a model "T7", an error "E21", a version
-"3.9.2") is declined outright: hybrid retrieval would have found such a rare token had any passage
-the principal may read contained it.
+``answer.decline_threshold`` the answerer declines instead of guessing. Its features weigh how
+close the best sentences are to the question, how much of what is asked they name, and whether a
+question after a number or a date ("when", "how many") finds one in the chosen sentence. Before
+that, a question that names a code the retrieved text never mentions (a model "T7", an error "E21",
+a version "3.9.2") is declined outright: hybrid retrieval would have found such a rare token had
+any passage the principal may read contained it.
 
 Permission rule: every statistic here comes from the question and the retrieved hits, which the
 store has already filtered by tenant and ACL; nothing is computed over documents the principal
@@ -43,6 +45,15 @@ _CODE = re.compile(r"(?<![\w.-])(?=[\w.-]*\d)(?=[\w.-]*[a-z])[a-z0-9]+(?:[.-][a-
                    r"|(?<![\w.])\d+(?:\.\d+){2,}(?![\w.])")
 _NOT_CODE = re.compile(r"\d+(?:st|nd|rd|th|s)")  # 1st, 4th, 1980s: words, not codes
 _WORD = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+# questions whose answer is a number or a date, and the words that can carry one ("one" and "may"
+# are left out: far more often a pronoun and a verb than a number and a month)
+_ASKS_NUMBER = re.compile(r"^(?:when|how (?:many|much|long|old|far|big|tall)|what (?:time|age|percentage))\b"
+                          r"|\b(?:what|which) (?:year|decade|century|date|month)\b")
+_NUMERAL = re.compile(
+    r"\d+(?:[.,]\d+)*|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|six|seven"
+    r"|eigh|nine)teen|(?:twen|thir|for|fif|six|seven|eigh|nine)ty|hundred|thousand|million|billion|dozen|january"
+    r"|february|march|april|june|july|august|september|october|november|december|century|centuries|decade"
+    r"|annually|yearly|daily|weekly|monthly)\b")
 DECLINE = "The documents you can access don't say, so I won't guess."
 W_COS, W_LEX, W_RANK = 0.6, 0.3, 0.1  # sentence choice
 EXTRA_SENTENCE_GAP = 0.06  # further sentences are quoted when they score within this of the best
@@ -63,12 +74,12 @@ class DeclineModel:
 
 #: Fit by ``python bench/answers.py --fit-decline`` on the dev half of CLAPNQ dev (75 answerable +
 #: 75 unanswerable questions asked against all 298 passages; bench/answers.py fixes the split):
-#: L2-regularised (λ=1, intercept free) logistic regression by Newton's method on the four
+#: L2-regularised (λ=1, intercept free) logistic regression by Newton's method on the five
 #: features below, label = answerable. The demo set and the CLAPNQ test half were not used.
 DECLINE_MODEL = DeclineModel(
-    names=("cos_max", "cos_top3", "focus", "rank"),
-    coef=(2.73, 2.33, 1.57, 1.87),
-    bias=-4.75,
+    names=("cos_max", "cos_top3", "focus", "rank", "number_missing"),
+    coef=(2.62, 2.22, 1.47, 1.79, -1.01),
+    bias=-4.45,
 )
 
 
@@ -81,6 +92,18 @@ def stem(token: str) -> str:
 
 def content_terms(text: str) -> set[str]:
     return {stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOP and (len(t) > 1 or t.isdigit())}
+
+
+def numerals(text: str) -> set[str]:
+    """Digits and number or date words ("1783", "two", "june", "century") in ``text``."""
+    return set(_NUMERAL.findall(text.lower()))
+
+
+def number_missing(question: str, sentence: str) -> bool:
+    """The question asks for a number or a date ("when", "how many", "what year") and ``sentence``
+    has none besides those the question already names."""
+    q = question.lower().strip()
+    return bool(_ASKS_NUMBER.search(q)) and not numerals(sentence) - numerals(q)
 
 
 def _norm(token: str) -> str:
@@ -162,7 +185,9 @@ class ExtractiveAnswerer:
         * ``focus``: of the question's content terms not in the best sentence's document title, the
           share the best sentence contains (the title says what the passage is about; the answer
           must also match what is asked about it);
-        * ``rank``: 1 / (1 + retrieval rank of the best sentence's chunk).
+        * ``rank``: 1 / (1 + retrieval rank of the best sentence's chunk);
+        * ``number_missing``: 1 when the question asks for a number or a date and the best sentence
+          has none (:func:`number_missing`).
         """
         cos = np.sort(self._cos(qvec, cands))[::-1]
         best = cands[int(np.argmax(scores))]
@@ -172,6 +197,7 @@ class ExtractiveAnswerer:
             "cos_top3": float(cos[:3].mean()),
             "focus": len(asked & content_terms(best.text)) / max(len(asked), 1),
             "rank": 1.0 / (1 + best.rank),
+            "number_missing": float(number_missing(question, best.text)),
         }
 
     def _declined(self, question: str, reason: str, confidence: float = 0.0) -> AnswerResponse:

@@ -140,8 +140,9 @@ class AskService:
             config_hash=self.settings.config_hash(), guards=outcome.verdicts, timings_ms={"guard_input": ms,
                                                                                            "total": ms})
 
-    def _context(self, got):
-        """What the answerer may read: without the chunks the document guard flagged (enforce mode)."""
+    def answer_context(self, got):
+        """What the answerer may read of a retrieval: without the chunks the document guard flagged
+        (enforce mode). Public so that a fit of the decline model sees what answers see."""
         if not got.flags or self.guards is None or self.guards.policy.documents.mode != "enforce":
             return got
         return dataclasses.replace(got, hits=[h for h in got.hits if h.chunk_id not in got.flags])
@@ -186,7 +187,7 @@ class AskService:
             return blocked
         tg = time.perf_counter()
         got = self.retriever.retrieve(question, principal)
-        context = self._context(got)
+        context = self.answer_context(got)
         t1 = time.perf_counter()
         if use_llm and self.llm is not None:
             response = self.llm.answer(question, context, fallback=self.extractive)
@@ -211,7 +212,7 @@ class AskService:
             return
         tg = time.perf_counter()
         got = self.retriever.retrieve(question, principal)
-        context = self._context(got)
+        context = self.answer_context(got)
         t1 = time.perf_counter()
         if not (use_llm and self.llm is not None):
             response = self.extractive.answer(question, context.query_vec, context.hits)
