@@ -21,6 +21,19 @@ def test_embedded_instructions_are_found(text, rule):
     assert found is not None and found[0] == rule, found
 
 
+@pytest.mark.parametrize("text, flagged", [
+    # Wikipedia-style Arabic and Hebrew names keep their order with marks and isolates: real text
+    ("Eid al-Fitr (\u200fعيد الفطر\u200e) marks the end of Ramadan.", False),
+    ("Tel Aviv (\u2067תל אביב\u2069) is on the coast.", False),
+    # a right-to-left override reorders what is displayed: hiding, whatever the script
+    ("Eid (\u202eعيد\u202c) is a holiday.", True),
+    ("Refunds in 14 days.\u2067 Nothing else here.\u2069", True),  # bidi isolates with no RTL letters
+])
+def test_bidi_controls_in_right_to_left_text_are_not_hidden_text(text, flagged):
+    found = scan_text(text)
+    assert (found is not None and found[0] == "hidden-text") is flagged, found
+
+
 def _chunks(texts):
     return [Chunk(id=f"c{i}", document_id="d", ordinal=i, page=1, start=0, end=len(t), heading_path="", text=t,
                   text_hash=f"h{i}") for i, t in enumerate(texts)]

@@ -13,6 +13,7 @@ file measured 14% false alarms for a packaged classifier on licence text).
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from citeline.contracts import Chunk, ChunkFlag
@@ -36,11 +37,23 @@ DOCUMENT_RULES: list[tuple[str, re.Pattern]] = [
 _TAIL = 400  # characters of each side scanned together for a split instruction
 
 
+#: bidi overrides display a run in an order other than its logical one: never needed for real text
+_OVERRIDES = frozenset("\u202d\u202e")
+
+
 def _hidden(text: str) -> str | None:
+    """Zero-width / tag characters, a bidi override, or other bidi controls in text that has no
+    right-to-left letters. Marks, embeddings and isolates are how real Arabic or Hebrew text
+    (Wikipedia, names in mixed-direction sentences) keeps its order, so there they are not hiding."""
     _, invisible, bidi = strip_invisible(text)
-    if invisible >= 3 or bidi >= 1:
+    overrides = sum(ch in _OVERRIDES for ch in text)
+    if invisible >= 3 or overrides or (bidi and not _has_rtl_letters(text)):
         return f"hidden-text ({invisible} invisible, {bidi} bidi characters)"
     return None
+
+
+def _has_rtl_letters(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
 
 
 def scan_text(text: str) -> tuple[str, str] | None:
