@@ -56,22 +56,26 @@ class DenseIndex:
         with self._lock:
             if gen == self._generation:
                 return
-            vecs: list[bytes] = []
-            rowids: list[int] = []
-            blocks: list[_Block] = []
-            key = None
+            # grouped by (tenant, ACL) here, in Python: rows arrive in any order
+            vecs: dict[tuple[str, str], list[bytes]] = {}
+            ids: dict[tuple[str, str], list[int]] = {}
             for tenant, acl, rowid, blob in self.store.vector_rows(self.model):
-                if (tenant, acl) != key:
-                    if blocks:
-                        blocks[-1].end = len(rowids)
-                    blocks.append(_Block(tenant, frozenset(json.loads(acl)), len(rowids), len(rowids)))
-                    key = (tenant, acl)
-                rowids.append(rowid)
-                vecs.append(blob)
-            if blocks:
-                blocks[-1].end = len(rowids)
-            matrix = np.frombuffer(b"".join(vecs), dtype=np.float32).reshape(-1, self.dim) if vecs else \
-                np.zeros((0, self.dim), dtype=np.float32)
+                key = (tenant, acl)
+                if key not in vecs:
+                    vecs[key], ids[key] = [], []
+                vecs[key].append(blob)
+                ids[key].append(rowid)
+            blocks: list[_Block] = []
+            parts: list[np.ndarray] = []
+            rowids: list[int] = []
+            for key in sorted(vecs):
+                order = np.argsort(ids[key], kind="stable")
+                part = np.frombuffer(b"".join(vecs.pop(key)), dtype=np.float32).reshape(-1, self.dim)[order]
+                blocks.append(_Block(key[0], frozenset(json.loads(key[1])), len(rowids), len(rowids) + len(part)))
+                rowids.extend(np.asarray(ids[key], dtype=np.int64)[order].tolist())
+                parts.append(part)
+            matrix = np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
+            del parts
             self._matrix, self._rowids, self._blocks = matrix, np.asarray(rowids, dtype=np.int64), blocks
             self._bits = np.zeros((0, 0), dtype=np.uint64)
             if len(matrix) > self.exact_max:
