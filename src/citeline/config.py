@@ -70,10 +70,12 @@ class RetrievalSettings(BaseModel):
     keyword_k: int = Field(50, ge=1, le=1000, description="Keyword (BM25) candidates fused.")
     dense_k: int = Field(50, ge=0, le=1000, description="Dense (vector) candidates fused; 0 = keyword only.")
     dense_exact_max: int = Field(
-        200_000, ge=0, description="Readable vectors up to which dense search is an exact scan; beyond, candidates are "
-        "pre-selected by sign-bit Hamming distance and only those scored exactly.")
+        1_000_000, ge=0, description="Readable vectors up to which dense search is an exact scan (~100 ms at 1M on "
+        "2 cores); beyond, candidates are pre-selected by sign-bit Hamming distance and only those scored exactly.")
     dense_oversample: int = Field(20, ge=1, le=1000, description="Candidates scored exactly per result wanted, "
                                   "past dense_exact_max.")
+    blas_threads: int = Field(1, ge=0, le=256, description="BLAS threads for a query's dense scan; 0 = the library's "
+                              "default. One avoids idle BLAS threads competing with the embedding model's.")
     keyword_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")

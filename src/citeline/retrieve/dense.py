@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from citeline.contracts import Principal
 
@@ -31,13 +33,30 @@ class _Block:
     end: int
 
 
+_BLAS: ThreadpoolController | None = None
+
+
+def _blas_threads(n: int):
+    """Limit BLAS to ``n`` threads for one scan (0: leave the library's default). A query's scan is
+    memory-bound, so one thread costs little at the median, while idle BLAS threads spinning next
+    to onnxruntime's doubled the p95 of a whole search (bench/results/latency.json)."""
+    global _BLAS
+    if n <= 0:
+        return nullcontext()
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=n, user_api="blas")
+
+
 class DenseIndex:
-    def __init__(self, store, model: str, dim: int = 384, *, exact_max: int = 200_000, oversample: int = 20):
+    def __init__(self, store, model: str, dim: int = 384, *, exact_max: int = 1_000_000, oversample: int = 20,
+                 blas_threads: int = 1):
         self.store = store
         self.model = model
         self.dim = dim
         self.exact_max = exact_max
         self.oversample = oversample
+        self.blas_threads = blas_threads
         self._matrix = np.zeros((0, dim), dtype=np.float32)
         self._bits = np.zeros((0, 0), dtype=np.uint64)  # sign bits of (row - centre), built past exact_max
         self._centre = np.zeros(dim, dtype=np.float32)
@@ -92,15 +111,16 @@ class DenseIndex:
         readable = [b for b in self._blocks if b.tenant == principal.tenant and b.groups & groups]
         if not readable:
             return []
-        if len(self._bits) and sum(b.end - b.start for b in readable) > self.exact_max:
-            return self._search_bits(q, readable, k)
-        best_ids: list[np.ndarray] = []
-        best_scores: list[np.ndarray] = []
-        for b in readable:
-            scores = self._matrix[b.start : b.end] @ q
-            idx = _top(scores, k)
-            best_ids.append(self._rowids[b.start : b.end][idx])
-            best_scores.append(scores[idx])
+        with _blas_threads(self.blas_threads):
+            if len(self._bits) and sum(b.end - b.start for b in readable) > self.exact_max:
+                return self._search_bits(q, readable, k)
+            best_ids: list[np.ndarray] = []
+            best_scores: list[np.ndarray] = []
+            for b in readable:
+                scores = self._matrix[b.start : b.end] @ q
+                idx = _top(scores, k)
+                best_ids.append(self._rowids[b.start : b.end][idx])
+                best_scores.append(scores[idx])
         ids = np.concatenate(best_ids)
         scores = np.concatenate(best_scores)
         order = np.argsort(-scores)[:k]

@@ -37,7 +37,8 @@ class HybridRetriever:
         self.embedder = embedder
         cfg = settings.retrieval
         self.dense = DenseIndex(store, embedder.name, embedder.dim, exact_max=cfg.dense_exact_max,
-                                oversample=cfg.dense_oversample) if embedder is not None else None
+                                oversample=cfg.dense_oversample, blas_threads=cfg.blas_threads) \
+            if embedder is not None else None
         self.sentences = SentenceVectors(store, embedder) if embedder is not None else None
 
     def warm_up(self) -> None:
