@@ -98,10 +98,15 @@ class DenseIndex:
             self._matrix, self._rowids, self._blocks = matrix, np.asarray(rowids, dtype=np.int64), blocks
             self._bits = np.zeros((0, 0), dtype=np.uint64)
             if len(matrix) > self.exact_max:
-                self._centre = matrix.mean(axis=0)
-                self._bits = np.vstack([_sign_bits(matrix[i : i + 65536], self._centre)
-                                        for i in range(0, len(matrix), 65536)])
+                self.build_sign_bits()
             self._generation = gen
+
+    def build_sign_bits(self) -> None:
+        """The sign bits of every row around the mean row (built by refresh past ``exact_max``)."""
+        m = self._matrix
+        self._centre = m.mean(axis=0) if len(m) else np.zeros(self.dim, dtype=np.float32)
+        self._bits = np.vstack([_sign_bits(m[i : i + 65536], self._centre) for i in range(0, len(m), 65536)]) \
+            if len(m) else np.zeros((0, 0), dtype=np.uint64)
 
     def search(self, query_vec: np.ndarray, principal: Principal, k: int) -> list[tuple[int, float]]:
         """Top-k (chunk rowid, cosine) among chunks the principal may read."""
