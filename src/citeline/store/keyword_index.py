@@ -147,13 +147,11 @@ class KeywordIndex:
     def generation(self) -> int | None:
         return self._generation
 
-    def search(self, con: sqlite3.Connection, gen: int, query: str, principal: Principal,
+    def search(self, con: sqlite3.Connection, gen: int, words: Sequence[str], principal: Principal,
                k: int) -> list[tuple[int, float]]:
-        """(chunk rowid, BM25 score) best first, among the chunks of ``principal``'s tenant and groups.
-        ``con`` is a connection inside a read transaction that saw generation ``gen``."""
-        words = query_words(query)
-        if not words or not principal.groups:
-            return []
+        """(chunk rowid, BM25 score) best first, among the chunks of ``principal``'s tenant and groups,
+        for the query's ``words`` (:func:`query_words`). ``con`` is a connection inside a read
+        transaction that saw generation ``gen``."""
         self.refresh(con, gen)
         tenant = self._tenants.get(principal.tenant)
         return tenant.search(words, sorted(set(principal.groups)), k) if tenant is not None else []

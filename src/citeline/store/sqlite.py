@@ -6,6 +6,8 @@ import math
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from citeline.contracts import Principal, SearchHit
@@ -23,7 +25,12 @@ KEYWORD_INDEXES = ("tantivy", "fts5")
 def fts_query(text: str, max_terms: int = 32) -> str:
     """Turn free text into a safe FTS5 OR-query of quoted terms (no FTS syntax gets through).
     Stop words are dropped unless nothing else is left."""
-    return " OR ".join(f'"{w}"' for w in query_words(text, max_terms))
+    return fts_match(query_words(text, max_terms))
+
+
+def fts_match(words: list[str]) -> str:
+    """FTS5 OR-query of quoted words (``query_words`` output: \\w+ only, so quoting is safe)."""
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 class SqliteStore(SqlStore):
@@ -104,27 +111,14 @@ class SqliteStore(SqlStore):
         ``keyword_index="fts5"``, in SQL (:meth:`_fts5_ranked`). Called inside the caller's own write
         transaction (only ``:memory:`` stores share one connection), it ranks with FTS5, which sees
         that transaction's writes: the tantivy index only ever holds committed state."""
-        if not principal.groups or not query_words(query):
+        words = query_words(query)
+        if not principal.groups or not words:
             return []
-        lock, con = self._reader()
-        with lock:
-            own = not con.in_transaction
-            if own:
-                con.execute("BEGIN")
-            try:
-                gen = con.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
-                if self._keyword_index is not None and own:
-                    ranked = self._keyword_index.search(con, gen, query, principal, k)
-                else:
-                    ranked = self._fts5_ranked(con, gen, fts_query(query), principal, k, cache=own)
-            except BaseException:
-                if own:
-                    con.rollback()
-                    self._forget_readable(con)
-                raise
+        with self._read_snapshot() as (con, gen, own):
+            if self._keyword_index is not None and own:
+                ranked = self._keyword_index.search(con, gen, words, principal, k)
             else:
-                if own:
-                    con.commit()
+                ranked = self._fts5_ranked(con, gen, fts_match(words), principal, k, cache=own)
         rows = self.hits_by_rowid([r for r, _ in ranked], principal)
         hits = []
         for rowid, score in ranked:
@@ -138,16 +132,31 @@ class SqliteStore(SqlStore):
         """Build (or catch up) the in-memory keyword index now rather than on the first search."""
         if self._keyword_index is None:
             return
+        with self._read_snapshot() as (con, gen, own):
+            if own:
+                self._keyword_index.refresh(con, gen)
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[tuple[sqlite3.Connection, int, bool]]:
+        """(reader connection, store generation, whether this call owns the read transaction), with
+        the reader's lock held: one snapshot for the generation check, index catch-up and ranking.
+        ``own`` is false inside the caller's write transaction (``:memory:`` stores only)."""
         lock, con = self._reader()
         with lock:
-            if con.in_transaction:
-                return
-            con.execute("BEGIN")
+            own = not con.in_transaction
+            if own:
+                con.execute("BEGIN")
             try:
                 gen = con.execute("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
-                self._keyword_index.refresh(con, gen)
-            finally:
-                con.commit()
+                yield con, gen, own
+            except BaseException:
+                if own:
+                    con.rollback()
+                    self._forget_readable(con)
+                raise
+            else:
+                if own:
+                    con.commit()
 
     def _fts5_ranked(self, con: sqlite3.Connection, gen: int, match: str, principal: Principal, k: int, *,
                      cache: bool) -> list[tuple[int, float]]:
