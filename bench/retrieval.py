@@ -492,7 +492,7 @@ def experiments(bench: Bench, qids_all: list[str], best_retrieval: dict, index_k
                 show_progress=False)
     real_kw = bench.store.keyword_search
 
-    def bm25s_keyword(query, principal, k=10):
+    def bm25s_keyword(query, principal, k=10, feedback=None):  # bm25s alone: no feedback
         res, sc = model.retrieve(bm25s.tokenize([query], stopwords="en", stemmer=stem, show_progress=False),
                                  k=min(k, len(ids)), show_progress=False, n_threads=1)
         want = [ids[i] for i, s in zip(res[0], sc[0], strict=True) if s > 0]
@@ -513,8 +513,8 @@ def experiments(bench: Bench, qids_all: list[str], best_retrieval: dict, index_k
     tap: dict[str, dict[int, float]] = {}
     real_dense = bench.retriever.dense.search
 
-    def tap_kw(query, principal, k=10):
-        hits = real_kw(query, principal, k)
+    def tap_kw(query, principal, k=10, feedback=None):
+        hits = real_kw(query, principal, k, feedback=feedback)
         tap["kw"] = {h.rowid: h.score for h in hits}
         return hits
 
@@ -706,10 +706,12 @@ def main() -> int:
         systems["bm25s (baseline)"] = {"retrieval": bm_cfg, "per_query": per_query_metrics(
             {q: v[:10] for q, v in r.items()}, r, qrels)}
         log(f"  ran bm25s in {time.perf_counter() - t0:.1f} s")
-    add("citeline keyword (tantivy bm25)", {"dense_k": 0, "keyword_k": 100})
+    add("citeline keyword (tantivy bm25, no feedback)", {"dense_k": 0, "keyword_k": 100, "keyword_feedback_docs": 0})
+    add("citeline keyword (tantivy bm25 + feedback)", {"dense_k": 0, "keyword_k": 100})
     add("citeline keyword (FTS5 bm25, previous engine)", {"dense_k": 0, "keyword_k": 100, "keyword_index": "fts5"})
     add("citeline dense (MiniLM)", {"keyword_weight": 0.0, "dense_k": 100, "rerank": False})
     add("citeline hybrid RRF (no rerank)", {"rerank": False})
+    add("citeline default without keyword feedback (previous default)", {"keyword_feedback_docs": 0})
     add("citeline default (hybrid+rerank)", {})
     if args.systems_only:
         sys_rows = []
@@ -748,6 +750,15 @@ def main() -> int:
     t_grid = time.perf_counter() - t0
     log(f"  grid: {len(combos)} combos on dev in {t_grid:.0f} s; best {best} dev nDCG@10 {grid_rows[0]['dev_ndcg@10']}")
     add("citeline tuned on dev (grid winner)", best)
+
+    # ---- how the keyword-feedback defaults were chosen: its own grid on dev, all else default
+    fb_rows = []
+    for docs, terms, weight in itertools.product((3, 5, 10), (10, 20), (0.5, 0.7)):
+        c = {"keyword_feedback_docs": docs, "keyword_feedback_terms": terms, "keyword_feedback_weight": weight}
+        r10, r100, _ = bench.run(bench.settings(**c), dev, with_100=False)
+        fb_rows.append({**c, "dev_ndcg@10": mean_metrics(per_query_metrics(r10, r100, qrels), dev)["ndcg@10"]})
+    fb_rows.sort(key=lambda g: -g["dev_ndcg@10"])
+    log(f"  feedback grid: best on dev {fb_rows[0]}")
 
     # ---- experiments
     exp_rows = []
@@ -793,6 +804,10 @@ def main() -> int:
     print(markdown_table(gh, [[g.get("keyword_weight"), g.get("dense_weight"), g.get("rrf_k"), g.get("rerank"),
                                g.get("rerank_weight", "-"), g.get("rerank_depth", "-"), g["dev_ndcg@10"]]
                               for g in grid_rows[:10]]))
+    print("\n### Keyword feedback grid on dev (top 5 of %d; the defaults are its winner)" % len(fb_rows))
+    print(markdown_table(["docs", "terms", "weight", "dev nDCG@10"],
+                         [[g["keyword_feedback_docs"], g["keyword_feedback_terms"], g["keyword_feedback_weight"],
+                           g["dev_ndcg@10"]] for g in fb_rows[:5]]))
     target = 0.43
     print(f"\nciteline default test nDCG@10 = {default_test:.4f} (target ≥ {target}: "
           f"{'MET' if default_test >= target else 'MISSED'}); tuned = {tuned_test:.4f}; "
@@ -833,6 +848,7 @@ def main() -> int:
         },
         "paired_vs_default_test": comparisons,
         "grid": {"seconds": round(t_grid, 1), "combos": grid_rows},
+        "feedback_grid_dev": fb_rows,
         "per_query_ndcg10": {n: {q: round(v["ndcg@10"], 4) for q, v in s["per_query"].items()}
                              for n, s in systems.items()},
     }

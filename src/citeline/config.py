@@ -68,6 +68,14 @@ class RetrievalSettings(BaseModel):
         "tantivy", description="Keyword (BM25) engine: tantivy (in-memory index per process, built from the store on "
         "first use) or SQLite FTS5 (slower at scale, nothing to build).")
     keyword_k: int = Field(50, ge=1, le=1000, description="Keyword (BM25) candidates fused.")
+    keyword_feedback_docs: int = Field(
+        5, ge=0, le=50, description="Pseudo-relevance feedback (RM3-like, tantivy engine): the top N keyword hits "
+        "lend their most distinctive words to a second keyword query; 0 = off. 5 / 20 / 0.5 were chosen on the "
+        "Cranfield dev half (bench/retrieval.py).")
+    keyword_feedback_terms: int = Field(20, ge=1, le=100, description="Words added to the keyword query by feedback.")
+    keyword_feedback_weight: float = Field(
+        0.5, gt=0, le=1, description="Weight of the question's own words in the feedback query; the added words "
+        "share the rest in proportion to their tf·idf in the feedback hits.")
     dense_k: int = Field(50, ge=0, le=1000, description="Dense (vector) candidates fused; 0 = keyword only.")
     dense_exact_max: int = Field(
         1_000_000, ge=0, description="Readable vectors up to which dense search is an exact scan (~100 ms at 1M on "

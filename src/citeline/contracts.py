@@ -144,6 +144,17 @@ class Principal:
     groups: tuple[str, ...] = (EVERYONE,)
 
 
+@dataclass(frozen=True, slots=True)
+class KeywordFeedback:
+    """Pseudo-relevance feedback for keyword search (RM3-like): the top ``docs`` hits of the question
+    lend their ``terms`` most distinctive words (tf x idf) to a second query, in which the question's
+    own words weigh ``weight`` and the added words share the rest."""
+
+    docs: int = 5
+    terms: int = 20
+    weight: float = 0.5
+
+
 @dataclass(slots=True)
 class SearchHit:
     chunk_id: str
@@ -374,7 +385,8 @@ class Store(Protocol):
     def count_chunks(self, tenant: str | None = None) -> int: ...
 
     # keyword search (permission filter inside the query)
-    def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]: ...
+    def keyword_search(self, query: str, principal: Principal, k: int = 10, *,
+                       feedback: KeywordFeedback | None = None) -> list[SearchHit]: ...
     def warm_up(self) -> None: ...  # build in-memory search indexes now, not on the first query
 
     # vectors

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from citeline.contracts import Principal
+from citeline.contracts import KeywordFeedback, Principal
 from citeline.errors import StoreError
 from citeline.store import SqliteStore
 from tests.store.test_sqlite import _doc
@@ -93,6 +93,55 @@ def test_stems_and_folds_diacritics_like_fts5(store_tv):
     store_tv.replace_document(*_doc(uri="/a.txt", text="The café reimbursed travelling employees."))
     assert _uris(store_tv, "cafe reimbursement travelled employee") == ["/a.txt"]
     assert _uris(store_tv, 'AND OR NOT "* ( ) :') == []  # query syntax is never parsed
+
+
+def _feedback_corpus(s):
+    """Two readable hits for 'drag coefficient' that also say 'boundary layer'; a third document says
+    only 'boundary layer separation', never the question's words; fillers give the words their idf."""
+    s.replace_document(*_doc(uri="/a.txt", text="The drag coefficient depends on the boundary layer."))
+    s.replace_document(*_doc(uri="/b.txt", text="Drag coefficient measurements near a laminar boundary layer."))
+    s.replace_document(*_doc(uri="/c.txt", text="Boundary layer separation over swept laminar wings."))
+    for i in range(12):
+        s.replace_document(*_doc(uri=f"/f{i}.txt", text=f"Unrelated filler text number {i} about parking permits."))
+
+
+FB = KeywordFeedback(docs=2, terms=5, weight=0.5)
+
+
+def test_feedback_finds_a_document_that_shares_no_word_with_the_question(store_tv):
+    s = store_tv
+    _feedback_corpus(s)
+    plain = [h.source_uri for h in s.keyword_search("drag coefficient", EVERYONE)]
+    assert plain == ["/a.txt", "/b.txt"] or plain == ["/b.txt", "/a.txt"]
+    got = s.keyword_search("drag coefficient", EVERYONE, feedback=FB)
+    assert sorted(h.source_uri for h in got[:2]) == sorted(plain)  # the question's own words still lead
+    assert "/c.txt" in [h.source_uri for h in got]
+    assert all(h.score > 0 for h in got)
+    assert s.keyword_search("drag coefficient", EVERYONE, feedback=KeywordFeedback(docs=0)) == \
+        s.keyword_search("drag coefficient", EVERYONE)
+    assert s.keyword_search("nothing matches this", EVERYONE, feedback=FB) == []
+
+
+def test_feedback_words_come_only_from_readable_hits(store_tv):
+    """An unreadable document that matches the question must not lend its words: otherwise the hits
+    it pulls in would reveal what it says."""
+    s = store_tv
+    s.replace_document(*_doc(uri="/open.txt", text="Merger planning notes for the board."))
+    s.replace_document(*_doc(uri="/secret.txt", acl=("exec",), text="Merger with Quillfeather announced friday."))
+    s.replace_document(*_doc(uri="/q.txt", text="Quillfeather friday newsletter."))
+    for i in range(12):
+        s.replace_document(*_doc(uri=f"/f{i}.txt", text=f"Unrelated filler text number {i} about parking permits."))
+    fb = KeywordFeedback(docs=3, terms=10, weight=0.5)
+    assert "/q.txt" not in [h.source_uri for h in s.keyword_search("merger", EVERYONE, feedback=fb)]
+    execs = Principal("t1", ("everyone", "exec"))
+    assert "/q.txt" in [h.source_uri for h in s.keyword_search("merger", execs, feedback=fb)]
+
+
+def test_feedback_is_ignored_by_fts5(settings):
+    s = SqliteStore(settings.db_path, keyword_index="fts5")
+    _feedback_corpus(s)
+    assert s.keyword_search("drag coefficient", EVERYONE, feedback=FB) == s.keyword_search("drag coefficient", EVERYONE)
+    s.close()
 
 
 def test_rolled_back_write_never_reaches_the_index():

@@ -1,4 +1,5 @@
-"""Hybrid retrieval: BM25 + dense, fused by weighted RRF, then reranked by sentence similarity.
+"""Hybrid retrieval: BM25 (with pseudo-relevance feedback) + dense, fused by weighted RRF, then reranked by
+sentence similarity.
 
 Every stage is permission-filtered inside the store: keyword search filters in its query, the
 dense index scores only blocks the principal may read, and the final chunk fetch re-checks
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from citeline.config import Settings
-from citeline.contracts import Principal, SearchHit
+from citeline.contracts import KeywordFeedback, Principal, SearchHit
 from citeline.retrieve.dense import DenseIndex
 from citeline.retrieve.fusion import rrf
 from citeline.retrieve.rerank import SentenceVectors, best_sentence_scores
@@ -61,7 +62,9 @@ class HybridRetriever:
             timings[name] = round((now - t) * 1000, 3)
             t = now
 
-        keyword = self.store.keyword_search(query, principal, k=cfg.keyword_k)
+        feedback = KeywordFeedback(cfg.keyword_feedback_docs, cfg.keyword_feedback_terms,
+                                   cfg.keyword_feedback_weight) if cfg.keyword_feedback_docs else None
+        keyword = self.store.keyword_search(query, principal, k=cfg.keyword_k, feedback=feedback)
         lap("keyword")
         qvec = None
         dense: list[tuple[int, float]] = []

@@ -16,20 +16,27 @@ Permissions: one index per tenant, so no other tenant's chunk is ever scored and
 (document frequencies, average lengths) are the tenant's own. Within a tenant, the group filter is
 a required clause of the query, so a chunk outside the principal's groups never reaches the scorer;
 the rows returned are re-checked against tenant and ACL in SQL (``hits_by_rowid``).
+
+Pseudo-relevance feedback (:class:`~citeline.contracts.KeywordFeedback`, on by default): the top hits
+of the question (readable ones only: the first query carries the same group filter) lend their most
+distinctive words to a second, weighted query. On Cranfield it lifts hybrid nDCG@10 by ~0.016 on
+both halves (bench/README.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from citeline.contracts import Principal
+from citeline.contracts import KeywordFeedback, Principal
 from citeline.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -80,28 +87,60 @@ class _TenantIndex:
                          .filter(tv.Filter.lowercase()).filter(tv.Filter.ascii_fold())
                          .filter(tv.Filter.stemmer("english")).build())
         self.index.register_tokenizer("citeline", self.analyzer)
+        self._stop_terms: frozenset[str] | None = None
 
     def writer(self, *, threads: int) -> _Writer:
         return _Writer(self, threads)
 
-    def search(self, words: Sequence[str], groups: Sequence[str], k: int) -> list[tuple[int, float]]:
+    def terms(self, words: Sequence[str]) -> list[str]:
+        """The index terms (stems) of a query's words, in order, each once."""
+        return list(dict.fromkeys(self.analyzer.analyze(" ".join(words))))
+
+    def search(self, terms: dict[str, float], groups: Sequence[str], k: int, searcher=None) -> list[tuple[int, float]]:
+        """(rowid, score) of the top ``k`` chunks in ``groups`` for ``terms`` (term -> query weight)."""
         tv = _tantivy()
         q, occur = tv.Query, tv.Occur
-        terms = list(dict.fromkeys(self.analyzer.analyze(" ".join(words))))
         if not terms:
             return []
         should = []
-        for term in terms:
-            should.append((occur.Should, q.term_query(self.schema, "text", term)))
-            should.append((occur.Should, q.boost_query(q.term_query(self.schema, "heading", term), HEADING_BOOST)))
+        for term, w in terms.items():
+            text, heading = q.term_query(self.schema, "text", term), q.term_query(self.schema, "heading", term)
+            should.append((occur.Should, text if w == 1.0 else q.boost_query(text, w)))
+            should.append((occur.Should, q.boost_query(heading, HEADING_BOOST * w)))
         query = q.boolean_query([
             (occur.Must, q.boolean_query(should)),
             (occur.Must, q.const_score_query(q.term_set_query(self.schema, "grp", list(groups)), 0.0)),
         ])
-        searcher = self.index.searcher()
+        searcher = searcher or self.index.searcher()
         hits = searcher.search(query, k, count=False).hits
         rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
         return [(int(r), float(score)) for r, (score, _) in zip(rowids, hits, strict=True)]
+
+    def feedback_terms(self, terms: Sequence[str], texts: Sequence[str], fb: KeywordFeedback,
+                       searcher) -> dict[str, float]:
+        """The weighted second query: the question's terms at ``fb.weight``, plus the ``fb.terms`` terms
+        of ``texts`` (the feedback hits) with the highest mean term frequency x idf, weighted by that
+        score relative to the best one and sharing ``1 - fb.weight``."""
+        if self._stop_terms is None:
+            self._stop_terms = frozenset(self.analyzer.analyze(" ".join(STOPWORDS)))
+        rel: Counter[str] = Counter()
+        for text in texts:
+            toks = [t for t in self.analyzer.analyze(text)
+                    if len(t) > 1 and not t.isdigit() and t not in self._stop_terms]
+            for t, n in Counter(toks).items():
+                rel[t] += n / len(toks)
+        n_docs = searcher.num_docs
+        own = set(terms)
+        scored = Counter()
+        for t, v in rel.items():
+            if t not in own:
+                df = searcher.doc_freq("text", t)
+                scored[t] = v * math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        weights = dict.fromkeys(terms, fb.weight)
+        added = scored.most_common(fb.terms)
+        for t, v in added:
+            weights[t] = (1 - fb.weight) * v / added[0][1]
+        return weights
 
 
 class _Writer:
@@ -148,13 +187,27 @@ class KeywordIndex:
         return self._generation
 
     def search(self, con: sqlite3.Connection, gen: int, words: Sequence[str], principal: Principal,
-               k: int) -> list[tuple[int, float]]:
+               k: int, feedback: KeywordFeedback | None = None) -> list[tuple[int, float]]:
         """(chunk rowid, BM25 score) best first, among the chunks of ``principal``'s tenant and groups,
         for the query's ``words`` (:func:`query_words`). ``con`` is a connection inside a read
-        transaction that saw generation ``gen``."""
+        transaction that saw generation ``gen``. With ``feedback``, the top hits' words expand the
+        query (their texts are read through ``con``)."""
         self.refresh(con, gen)
         tenant = self._tenants.get(principal.tenant)
-        return tenant.search(words, sorted(set(principal.groups)), k) if tenant is not None else []
+        if tenant is None:
+            return []
+        groups = sorted(set(principal.groups))
+        terms = tenant.terms(words)
+        searcher = tenant.index.searcher()
+        if feedback is None or feedback.docs == 0:
+            return tenant.search(dict.fromkeys(terms, 1.0), groups, k, searcher)
+        first = tenant.search(dict.fromkeys(terms, 1.0), groups, feedback.docs, searcher)
+        if not first:
+            return []
+        rowids = [r for r, _ in first]
+        texts = [t for (t,) in con.execute(f"SELECT text FROM chunks WHERE rowid IN ({','.join('?' * len(rowids))})",
+                                           rowids)]
+        return tenant.search(tenant.feedback_terms(terms, texts, feedback, searcher), groups, k, searcher)
 
     def refresh(self, con: sqlite3.Connection, gen: int) -> None:
         if gen == self._generation:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from citeline.contracts import Principal, SearchHit
+from citeline.contracts import KeywordFeedback, Principal, SearchHit
 from citeline.errors import StoreError
 from citeline.store.keyword_index import KeywordIndex, query_words
 from citeline.store.migrations import SQLITE_MIGRATIONS
@@ -102,7 +102,8 @@ class SqliteStore(SqlStore):
         return self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
 
     # -- keyword search --------------------------------------------------------------------
-    def keyword_search(self, query: str, principal: Principal, k: int = 10) -> list[SearchHit]:
+    def keyword_search(self, query: str, principal: Principal, k: int = 10, *,
+                       feedback: KeywordFeedback | None = None) -> list[SearchHit]:
         """BM25 over chunks the principal may read; the tenant and ACL filter is part of the ranking.
 
         Two steps: rank rowids, then fetch the top ``k`` rows, re-checked against tenant and ACL.
@@ -110,13 +111,14 @@ class SqliteStore(SqlStore):
         snapshot), on the tantivy index (:mod:`citeline.store.keyword_index`) or, with
         ``keyword_index="fts5"``, in SQL (:meth:`_fts5_ranked`). Called inside the caller's own write
         transaction (only ``:memory:`` stores share one connection), it ranks with FTS5, which sees
-        that transaction's writes: the tantivy index only ever holds committed state."""
+        that transaction's writes: the tantivy index only ever holds committed state. ``feedback``
+        (pseudo-relevance feedback) applies on the tantivy engine; FTS5 ranks the question alone."""
         words = query_words(query)
         if not principal.groups or not words:
             return []
         with self._read_snapshot() as (con, gen, own):
             if self._keyword_index is not None and own:
-                ranked = self._keyword_index.search(con, gen, words, principal, k)
+                ranked = self._keyword_index.search(con, gen, words, principal, k, feedback)
             else:
                 ranked = self._fts5_ranked(con, gen, fts_match(words), principal, k, cache=own)
         rows = self.hits_by_rowid([r for r, _ in ranked], principal)
