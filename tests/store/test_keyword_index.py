@@ -79,6 +79,27 @@ def test_group_filter_is_inside_the_query(store_tv):
     assert _uris(s, "salary", Principal("t1", ())) == []
 
 
+def test_a_chunk_is_readable_through_any_one_of_its_groups(store_tv):
+    """Chunks carry their whole ACL as one term; the query excludes the ACLs sharing no group with the
+    principal, so shared ACLs, ACLs added after the first search and principals reading all behave alike."""
+    s = store_tv
+    s.replace_document(*_doc(uri="/both.txt", acl=("hr", "eng"), text="Laptop refresh policy for staff."))
+    s.replace_document(*_doc(uri="/eng.txt", acl=("eng",), text="Laptop images are built nightly."))
+    s.replace_document(*_doc(uri="/open.txt", text="Laptop bags are in the store room."))
+    assert sorted(_uris(s, "laptop", Principal("t1", ("hr",)))) == ["/both.txt"]
+    assert sorted(_uris(s, "laptop", Principal("t1", ("eng",)))) == ["/both.txt", "/eng.txt"]
+    assert sorted(_uris(s, "laptop", Principal("t1", ("everyone", "eng", "hr")))) == [
+        "/both.txt", "/eng.txt", "/open.txt"]
+    assert _uris(s, "laptop", Principal("t1", ("sales",))) == []
+    # a new ACL after the index exists is excluded from the first search that could see it
+    s.replace_document(*_doc(uri="/sales.txt", acl=("sales", "legal"), text="Laptop discounts for customers."))
+    assert sorted(_uris(s, "laptop", Principal("t1", ("eng",)))) == ["/both.txt", "/eng.txt"]
+    assert _uris(s, "laptop", Principal("t1", ("legal",))) == ["/sales.txt"]
+    fb = KeywordFeedback(docs=3, terms=10, weight=0.5)
+    hits = s.keyword_search("laptop", Principal("t1", ("hr",)), feedback=fb)
+    assert [h.source_uri for h in hits] == ["/both.txt"]
+
+
 def test_heading_path_counts_half(store_tv):
     s = store_tv
     s.replace_document(*_doc(uri="/body.txt", text="Travel policy for everyone who travels."))

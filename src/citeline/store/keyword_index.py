@@ -13,9 +13,13 @@ costs ~40–110 ms a query at 100k chunks (bench/results/latency-kw-after.json);
 same queries in ~2 ms. ``retrieval.keyword_index = "fts5"`` keeps the FTS5 path.
 
 Permissions: one index per tenant, so no other tenant's chunk is ever scored and BM25's statistics
-(document frequencies, average lengths) are the tenant's own. Within a tenant, the group filter is
-a required clause of the query, so a chunk outside the principal's groups never reaches the scorer;
-the rows returned are re-checked against tenant and ACL in SQL (``hits_by_rowid``).
+(document frequencies, average lengths) are the tenant's own. Within a tenant, each chunk carries its
+ACL (the sorted set of groups that may read it) as one term, and the query excludes every ACL of the
+tenant that shares no group with the principal (a must-not clause; none when the principal reads
+every ACL), so a chunk outside the principal's groups is never collected, returned or counted. The
+earlier form, a required clause on the principal's groups, made tantivy intersect the query's union
+with a filter: the same top k, 1.5x slower at 100k chunks (feedback queries of ~23 terms, 3.4 vs 2.2 ms).
+The rows returned are re-checked against tenant and ACL in SQL (``hits_by_rowid``).
 
 Pseudo-relevance feedback (:class:`~citeline.contracts.KeywordFeedback`, on by default): the top hits
 of the question (readable ones only: the first query carries the same group filter) lend their most
@@ -59,6 +63,11 @@ def query_words(text: str, max_terms: int = 32) -> list[str]:
     return ([w for w in words if w not in STOPWORDS] or words)[:max_terms]
 
 
+def acl_term(groups: Sequence[str]) -> str:
+    """The one index term of a chunk's ACL: its distinct groups, sorted, as JSON."""
+    return json.dumps(sorted(set(groups)), separators=(",", ":"))
+
+
 def _tantivy():
     try:
         import tantivy
@@ -69,14 +78,14 @@ def _tantivy():
 
 
 class _TenantIndex:
-    """One tenant's tantivy index in memory: fields rowid (fast), doc and grp (raw terms), text, heading."""
+    """One tenant's tantivy index in memory: fields rowid (fast), doc and acl (raw terms), text, heading."""
 
     def __init__(self) -> None:
         tv = _tantivy()
         sb = tv.SchemaBuilder()
         sb.add_integer_field("rowid", fast=True)  # Python ints are i64 to tantivy
         sb.add_text_field("doc", tokenizer_name="raw", index_option="basic")
-        sb.add_text_field("grp", tokenizer_name="raw", index_option="basic")
+        sb.add_text_field("acl", tokenizer_name="raw", index_option="basic")
         sb.add_text_field("text", tokenizer_name="citeline", index_option="freq")
         sb.add_text_field("heading", tokenizer_name="citeline", index_option="freq")
         self.schema = sb.build()
@@ -88,6 +97,8 @@ class _TenantIndex:
                          .filter(tv.Filter.stemmer("english")).build())
         self.index.register_tokenizer("citeline", self.analyzer)
         self._stop_terms: frozenset[str] | None = None
+        #: every ACL term ever added -> its groups; replaced, never mutated, so searches read it unlocked
+        self.acls: dict[str, frozenset[str]] = {}
 
     def writer(self, *, threads: int) -> _Writer:
         return _Writer(self, threads)
@@ -107,10 +118,11 @@ class _TenantIndex:
             text, heading = q.term_query(self.schema, "text", term), q.term_query(self.schema, "heading", term)
             should.append((occur.Should, text if w == 1.0 else q.boost_query(text, w)))
             should.append((occur.Should, q.boost_query(heading, HEADING_BOOST * w)))
-        query = q.boolean_query([
-            (occur.Must, q.boolean_query(should)),
-            (occur.Must, q.const_score_query(q.term_set_query(self.schema, "grp", list(groups)), 0.0)),
-        ])
+        readable = set(groups)
+        hidden = [acl for acl, acl_groups in self.acls.items() if not acl_groups & readable]
+        if hidden:
+            should.append((occur.MustNot, q.term_set_query(self.schema, "acl", hidden)))
+        query = q.boolean_query(should)
         searcher = searcher or self.index.searcher()
         hits = searcher.search(query, k, count=False).hits
         rowids = searcher.fast_field_values("rowid", [addr for _, addr in hits])
@@ -149,13 +161,20 @@ class _Writer:
     def __init__(self, tenant: _TenantIndex, threads: int):
         self.tenant = tenant
         self._tv = _tantivy()
+        self._acl_terms: dict[tuple[str, ...], str] = {}
         self._w = tenant.index.writer(heap_size=64_000_000 * max(threads, 1), num_threads=threads)
 
     def delete(self, doc_id: str) -> None:
         self._w.delete_documents_by_term("doc", doc_id)
 
     def add(self, doc_id: str, groups: list[str], rowid: int, heading: str, text: str) -> None:
-        self._w.add_document(self._tv.Document(rowid=rowid, doc=doc_id, grp=groups, text=text, heading=heading))
+        key = tuple(groups)
+        acl = self._acl_terms.get(key)
+        if acl is None:
+            acl = self._acl_terms[key] = acl_term(groups)
+            if acl not in self.tenant.acls:  # before the commit makes the chunk visible
+                self.tenant.acls = {**self.tenant.acls, acl: frozenset(groups)}
+        self._w.add_document(self._tv.Document(rowid=rowid, doc=doc_id, acl=acl, text=text, heading=heading))
 
     def __enter__(self) -> _Writer:
         return self
