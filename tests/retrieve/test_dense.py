@@ -77,3 +77,16 @@ def test_small_readable_share_stays_exact(vectors_store):
     q /= np.linalg.norm(q)
     hr_only = Principal("t1", ("hr",))
     assert approx.search(q, hr_only, 15) == exact.search(q, hr_only, 15)
+
+
+def test_vectors_by_rowid_match_the_matrix_and_flag_missing_rows(vectors_store):
+    store, rng = vectors_store
+    index = _index(store, 10**9)
+    index.refresh()
+    pick = [int(r) for r in rng.choice(index._rowids, 7, replace=False)]
+    vecs, found = index.vectors([*pick, 10**9])  # the last rowid does not exist
+    assert found.tolist() == [True] * 7 + [False]
+    for i, rowid in enumerate(pick):
+        assert np.array_equal(vecs[i], index._matrix[int(np.flatnonzero(index._rowids == rowid)[0])])
+    assert not vecs[-1].any()
+    assert index.vectors([])[0].shape == (0, DIM)

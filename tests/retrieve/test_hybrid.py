@@ -99,3 +99,61 @@ def test_rrf_weights():
     assert max(fused, key=fused.get) == 3
     assert rrf([(0.0, [1]), (1.0, [2])]) == {2: pytest.approx(1 / 61)}
     assert np.isclose(fused[1], 1 / 61)
+
+
+def _hit(rowid: int, score: float):
+    from citeline.contracts import SearchHit
+
+    return SearchHit(f"c{rowid}", f"d{rowid}", None, f"/{rowid}", 1, 0, 1, "", "text", score, rowid=rowid)
+
+
+class _Vectors:
+    """What dense_feedback reads of a DenseIndex: vectors by rowid (and which rows have one)."""
+
+    def __init__(self, table: dict[int, list[float]]):
+        self.table = table
+
+    def vectors(self, rowids):
+        found = np.array([r in self.table for r in rowids])
+        vecs = np.array([self.table.get(r, [0.0, 0.0, 0.0]) for r in rowids], dtype=np.float32)
+        return vecs, found
+
+
+def test_dense_feedback_lifts_a_hit_like_the_top_hits():
+    from citeline.retrieve.hybrid import dense_feedback
+
+    unit = lambda v: (np.array(v, dtype=np.float32) / np.linalg.norm(v)).tolist()  # noqa: E731
+    # the top two hits point one way; hit 3 (ranked last) points the same way, hit 4 does not
+    table = {1: unit([1, 0.2, 0]), 2: unit([1, -0.2, 0]), 3: unit([1, 0, 0.1]), 4: unit([0, 1, 1])}
+    hits = [_hit(1, 1.0), _hit(2, 0.9), _hit(4, 0.8), _hit(3, 0.7), _hit(5, 0.75)]  # 5 has no vector
+    dense_feedback(np.array(unit([0.6, 0.8, 0.0]), dtype=np.float32), hits, _Vectors(table), docs=2, beta=4.0,
+                   weight=0.5)
+    order = [h.rowid for h in hits]
+    assert order.index(3) < order.index(4)  # the hit near the top hits' centre overtakes the odd one out
+    assert order.index(5) == len(order) - 1 or hits[order.index(5)].score <= hits[order.index(3)].score
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(0.0 <= h.score <= 1.0 for h in hits)
+
+
+def test_dense_feedback_leaves_hits_alone_without_vectors():
+    from citeline.retrieve.hybrid import dense_feedback
+
+    hits = [_hit(1, 1.0), _hit(2, 0.5)]
+    dense_feedback(np.ones(3, dtype=np.float32), hits, _Vectors({}), docs=5, beta=4.0, weight=0.5)
+    assert [(h.rowid, h.score) for h in hits] == [(1, 1.0), (2, 0.5)]
+
+
+def test_dense_feedback_reorders_the_same_readable_candidates(indexed, embedder):
+    from citeline.config import load_settings
+
+    settings, store = indexed
+    off = load_settings(data_dir=settings.data_dir, ingest={"workers": 1}, retrieval={"dense_feedback_docs": 0})
+    on = load_settings(data_dir=settings.data_dir, ingest={"workers": 1}, retrieval={"dense_feedback_docs": 2})
+    changed = False
+    for q in ["when are salaries paid", "where can I leave my bike"]:
+        a = HybridRetriever(off, store, embedder).retrieve(q, Principal("default", ("everyone",)), k=10)
+        b = HybridRetriever(on, store, embedder).retrieve(q, Principal("default", ("everyone",)), k=10)
+        assert {h.chunk_id for h in a.hits} == {h.chunk_id for h in b.hits}  # the same candidates, reordered
+        assert not {"salary-hr.md", "salary-exec.md", "globex.md"} & set(names(b.hits))
+        changed |= [h.score for h in a.hits] != [h.score for h in b.hits]
+    assert changed  # the setting reaches the retriever

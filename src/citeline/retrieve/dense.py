@@ -61,6 +61,7 @@ class DenseIndex:
         self._bits = np.zeros((0, 0), dtype=np.uint64)  # sign bits of (row - centre), built past exact_max
         self._centre = np.zeros(dim, dtype=np.float32)
         self._rowids = np.zeros(0, dtype=np.int64)
+        self._by_rowid = np.zeros(0, dtype=np.int64)  # positions of _rowids in rowid order (vectors())
         self._blocks: list[_Block] = []
         self._generation = -1
         self._lock = threading.Lock()
@@ -96,6 +97,7 @@ class DenseIndex:
             matrix = np.concatenate(parts) if parts else np.zeros((0, self.dim), dtype=np.float32)
             del parts
             self._matrix, self._rowids, self._blocks = matrix, np.asarray(rowids, dtype=np.int64), blocks
+            self._by_rowid = np.argsort(self._rowids, kind="stable")
             self._bits = np.zeros((0, 0), dtype=np.uint64)
             if len(matrix) > self.exact_max:
                 self.build_sign_bits()
@@ -107,6 +109,20 @@ class DenseIndex:
         self._centre = m.mean(axis=0) if len(m) else np.zeros(self.dim, dtype=np.float32)
         self._bits = np.vstack([_sign_bits(m[i : i + 65536], self._centre) for i in range(0, len(m), 65536)]) \
             if len(m) else np.zeros((0, 0), dtype=np.uint64)
+
+    def vectors(self, rowids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(vectors, found) of chunks by rowid, for chunks already returned to their reader; a chunk not
+        (yet) embedded has found False and a zero row."""
+        self.refresh()
+        want = np.asarray(rowids, dtype=np.int64)
+        out = np.zeros((len(want), self.dim), dtype=np.float32)
+        if not len(self._rowids) or not len(want):
+            return out, np.zeros(len(want), dtype=bool)
+        sorted_ids = self._rowids[self._by_rowid]
+        at = np.minimum(np.searchsorted(sorted_ids, want), len(sorted_ids) - 1)
+        found = sorted_ids[at] == want
+        out[found] = self._matrix[self._by_rowid[at[found]]]
+        return out, found
 
     def search(self, query_vec: np.ndarray, principal: Principal, k: int) -> list[tuple[int, float]]:
         """Top-k (chunk rowid, cosine) among chunks the principal may read."""

@@ -1,5 +1,5 @@
 """Hybrid retrieval: BM25 (with pseudo-relevance feedback) + dense, fused by weighted RRF, then reranked by
-sentence similarity.
+sentence similarity and, optionally, by dense pseudo-relevance feedback.
 
 Every stage is permission-filtered inside the store: keyword search filters in its query, the
 dense index scores only blocks the principal may read, and the final chunk fetch re-checks
@@ -96,6 +96,9 @@ class HybridRetriever:
             for h, s in zip(hits, sent, strict=True):
                 h.score = (1 - w) * (h.score / top) + w * s
             hits.sort(key=lambda h: h.score, reverse=True)
+            if cfg.dense_feedback_docs and len(hits) > 1:
+                dense_feedback(qvec, hits, self.dense, cfg.dense_feedback_docs, cfg.dense_feedback_beta,
+                               cfg.dense_feedback_weight)
             lap("rerank")
         flags = self.store.chunk_flags([h.chunk_id for h in hits]) if hits and hasattr(self.store, "chunk_flags") \
             else {}
@@ -103,3 +106,27 @@ class HybridRetriever:
             hits = [h for h in hits if getattr(flags.get(h.chunk_id), "action", None) != "quarantine"]
         return Retrieved(hits=hits[:k], query_vec=qvec, timings_ms=timings, flags=flags,
                          candidates={"keyword": len(keyword), "dense": len(dense), "fused": len(fused)})
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    span = float(x.max() - x.min())
+    return (x - x.min()) / span if span > 0 else np.zeros_like(x)
+
+
+def dense_feedback(qvec: np.ndarray, hits: list[SearchHit], dense: DenseIndex, docs: int, beta: float,
+                   weight: float) -> None:
+    """Rocchio feedback at the rerank stage, in place: q' = q + beta × mean(vector of the top ``docs`` hits);
+    each hit's score becomes (1 - weight) × min-max(score) + weight × min-max(cos(q', hit)). Only the
+    vectors of hits already returned to this principal are read: no other chunk is scored."""
+    vecs, found = dense.vectors([h.rowid for h in hits])
+    top = vecs[:docs][found[:docs]]
+    if not len(top) or found.sum() < 2:
+        return
+    q2 = np.asarray(qvec, dtype=np.float32) + beta * top.mean(axis=0)
+    q2 /= np.linalg.norm(q2) or 1.0
+    cos = vecs @ q2
+    cos[~found] = cos[found].min()  # a chunk without a vector (not embedded yet) gets the lowest cosine
+    mix = (1 - weight) * _minmax(np.array([h.score for h in hits], dtype=np.float32)) + weight * _minmax(cos)
+    for h, m in zip(hits, mix, strict=True):
+        h.score = float(m)
+    hits.sort(key=lambda h: h.score, reverse=True)
