@@ -28,6 +28,8 @@ Modes, in order:
                      the exact scan is reported as dense_sign_bit_recall_vs_exact
   dense (retrieve)   retrieve(keyword_weight=0)                (today's "dense only": keyword search still runs)
   hybrid             retrieve(rerank=False)
+  keyword [no feedback] / hybrid [no feedback]: the same with retrieval.keyword_feedback_docs=0 (the
+                     keyword path before pseudo-relevance feedback), so each run carries its cost
   keyword [fts5 baseline] / hybrid [fts5 baseline]: the same on a store with keyword_index="fts5"
                      (FTS5 bm25() in SQL, the engine before tantivy), so each run carries its baseline
   hybrid+rerank cold retrieve(rerank=True), sentence-vector cache emptied first (store table + memo)
@@ -83,6 +85,22 @@ TARGETS = {
     ("hybrid", 1_000_000): 150.0,
     ("ask warm", 100_000): 100.0,
 }
+
+
+def cpu_times() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat (user nice system idle iowait irq softirq steal …)."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:  # not Linux
+        return []
+
+
+def steal_pct(before: list[int], after: list[int]) -> float | None:
+    """Share of CPU time the hypervisor gave to other guests between two ``cpu_times()`` readings."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return round(100 * (after[7] - before[7]) / total, 1) if total else None
 
 
 def log(msg: str) -> None:
@@ -382,6 +400,9 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
     dense_done = run("dense (index)", dense_direct, queries)
     run("dense (retrieve, kw_w=0)", search(dense_only, False), queries)
     run("hybrid", search(default, False), queries)
+    no_feedback = with_retrieval(keyword_feedback_docs=0)
+    run("keyword [no feedback]", search(with_retrieval(dense_k=0, keyword_feedback_docs=0), False), queries)
+    run("hybrid [no feedback]", search(no_feedback, False), queries)
     retriever.store = fts5_store
     run("keyword [fts5 baseline]", search(kw_only, False), queries)
     run("hybrid [fts5 baseline]", search(default, False), queries)
@@ -532,9 +553,14 @@ def main() -> int:
         if args.blas_threads:
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
                 child_env[var] = str(args.blas_threads)
+        cpu_before = cpu_times()
         subprocess.run(cmd, check=True, env=child_env)
         res = json.loads(res_path.read_text())
         res["load"] = {**load_info, "end": loadavg()}
+        # CPU steal: time the hypervisor gave to other guests while this size was measured; on a busy
+        # host every figure here is inflated by about that share (and often more at the tail)
+        res["cpu_steal_pct"] = steal_pct(cpu_before, cpu_times())
+        log(f"[{size:,}] CPU steal while measuring: {res['cpu_steal_pct']} %")
         results.append(res)
 
     if args.build_only:
@@ -554,11 +580,11 @@ def main() -> int:
     print("\n## Index and memory")
     print(markdown_table(
         ["chunks", "docs", "DB MB", "generate s", "dense load s", "dense matrix MB", "keyword index build s",
-         "RSS after indexes MB", "peak RSS MB", "load avg (start→end)"],
+         "RSS after indexes MB", "peak RSS MB", "load avg (start→end)", "CPU steal %"],
         [[r["size"], r["build"]["documents"], r["build"]["db_mb"], r["build"]["generate_and_insert_s"],
           r["dense_index_load_s"], r["dense_matrix_mb"], r["keyword_index_build_s"],
           r["rss_mb"]["after_keyword_index"], r["rss_mb"]["peak"],
-          f"{r['load']['load_after_wait'][0]}→{r['load']['end'][0]}"] for r in results]))
+          f"{r['load']['load_after_wait'][0]}→{r['load']['end'][0]}", r.get("cpu_steal_pct")] for r in results]))
     print("\n## Stage breakdown, p50 / p95 ms (retrieve timings_ms)")
     for r in results:
         for m in ("hybrid", "hybrid+rerank cold", "hybrid+rerank warm", "ask warm"):
@@ -572,6 +598,10 @@ def main() -> int:
             if base in m and ours in m:
                 print(f"  {r['size']:>9,} {ours:<14} {m[ours]['p95']:8.1f} ms vs {base} {m[base]['p95']:8.1f} ms:"
                       f" {m[base]['p95'] / max(m[ours]['p95'], 1e-9):.1f}x faster")
+        for ours, base in (("keyword", "keyword [no feedback]"), ("hybrid", "hybrid [no feedback]")):
+            if base in m and ours in m:
+                print(f"  {r['size']:>9,} {ours:<14} {m[ours]['p95']:8.1f} ms vs {base} {m[base]['p95']:8.1f} ms:"
+                      f" feedback costs {m[ours]['p95'] / max(m[base]['p95'], 1e-9):.2f}x")
         if "dense_sign_bit_recall_vs_exact" in r:
             print(f"  {r['size']:>9,} sign-bit recall vs exact: {r['dense_sign_bit_recall_vs_exact']}")
     targets = []

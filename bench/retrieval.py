@@ -612,31 +612,6 @@ def experiments(bench: Bench, qids_all: list[str], best_retrieval: dict, index_k
     out[-1]["note"] = f"cosine(int8 query vec, fp32 query vec) for query {qkeys[0]}: {agreement:.4f}"
     log(f"  int8 vs fp32 query-vector cosine (query {qkeys[0]}): {agreement:.4f}")
 
-    # 7. Dense pseudo-relevance feedback at the rerank stage (no second scan): q' = q + beta x the mean
-    #    vector of the top m hits; the top 20 are reordered by (1-g) x min-max(score) + g x min-max(cos(q', chunk)).
-    pos = {int(r): i for i, r in enumerate(dense._rowids)}
-    real_retrieve = bench.retriever.retrieve
-
-    def prf(beta: float, m: int, g: float):
-        def retrieve(query, principal, k=None, *, rerank=None):
-            got = real_retrieve(query, principal, k, rerank=rerank)
-            hits = [h for h in got.hits if h.rowid in pos]
-            if got.query_vec is None or len(hits) < 2 or rerank is False:
-                return got
-            q2 = got.query_vec + beta * np.mean([dense._matrix[pos[h.rowid]] for h in hits[:m]], axis=0)
-            q2 /= np.linalg.norm(q2)
-            sc = np.array([h.score for h in hits])
-            cos = np.array([dense._matrix[pos[h.rowid]] @ q2 for h in hits])
-            mix = (1 - g) * (sc - sc.min()) / (np.ptp(sc) or 1) + g * (cos - cos.min()) / (np.ptp(cos) or 1)
-            got.hits = [hits[i] for i in np.argsort(-mix, kind="stable")]
-            return got
-        return retrieve
-
-    for beta, m, g in ((1.0, 3, 0.7), (2.0, 3, 0.7), (4.0, 3, 0.7), (2.0, 5, 0.5)):
-        out.append(measure(f"[patched] dense PRF at rerank, beta={beta} m={m} g={g} — default",
-                           [(bench.retriever, "retrieve", prf(beta, m, g))], default))
-        out.append(measure(f"[patched] dense PRF at rerank, beta={beta} m={m} g={g} — no sentence rerank",
-                           [(bench.retriever, "retrieve", prf(beta, m, g))], {"rerank": False}))
     return out
 
 
@@ -656,6 +631,17 @@ def grid() -> list[dict]:
                 c.update(rerank_weight=rr[1], rerank_depth=rr[2])
             combos.append(c)
     return combos
+
+
+def setting_grid_dev(bench: Bench, dev: list[str], axes: dict[str, tuple]) -> list[dict]:
+    """dev nDCG@10 of every combination of ``axes`` (setting -> values), all else default; best first."""
+    rows = []
+    for values in itertools.product(*axes.values()):
+        c = dict(zip(axes, values, strict=True))
+        r10, r100, _ = bench.run(bench.settings(**c), dev, with_100=False)
+        rows.append({**c, "dev_ndcg@10": mean_metrics(per_query_metrics(r10, r100, bench.qrels), dev)["ndcg@10"]})
+    rows.sort(key=lambda g: -g["dev_ndcg@10"])
+    return rows
 
 
 def main() -> int:
@@ -711,7 +697,9 @@ def main() -> int:
     add("citeline keyword (FTS5 bm25, previous engine)", {"dense_k": 0, "keyword_k": 100, "keyword_index": "fts5"})
     add("citeline dense (MiniLM)", {"keyword_weight": 0.0, "dense_k": 100, "rerank": False})
     add("citeline hybrid RRF (no rerank)", {"rerank": False})
-    add("citeline default without keyword feedback (previous default)", {"keyword_feedback_docs": 0})
+    add("citeline default without keyword feedback", {"keyword_feedback_docs": 0})
+    add("citeline default + dense feedback (opt-in: 5 / 4.0 / 0.5)",
+        {"dense_feedback_docs": 5, "dense_feedback_beta": 4.0, "dense_feedback_weight": 0.5})
     add("citeline default (hybrid+rerank)", {})
     if args.systems_only:
         sys_rows = []
@@ -752,13 +740,14 @@ def main() -> int:
     add("citeline tuned on dev (grid winner)", best)
 
     # ---- how the keyword-feedback defaults were chosen: its own grid on dev, all else default
-    fb_rows = []
-    for docs, terms, weight in itertools.product((3, 5, 10), (10, 20), (0.5, 0.7)):
-        c = {"keyword_feedback_docs": docs, "keyword_feedback_terms": terms, "keyword_feedback_weight": weight}
-        r10, r100, _ = bench.run(bench.settings(**c), dev, with_100=False)
-        fb_rows.append({**c, "dev_ndcg@10": mean_metrics(per_query_metrics(r10, r100, qrels), dev)["ndcg@10"]})
-    fb_rows.sort(key=lambda g: -g["dev_ndcg@10"])
+    fb_rows = setting_grid_dev(bench, dev, {"keyword_feedback_docs": (3, 5, 10), "keyword_feedback_terms": (10, 20),
+                                            "keyword_feedback_weight": (0.5, 0.7)})
     log(f"  feedback grid: best on dev {fb_rows[0]}")
+
+    # ---- dense feedback (opt-in, works at the rerank stage): its own grid on dev, all else default
+    dfb_rows = setting_grid_dev(bench, dev, {"dense_feedback_docs": (3, 5), "dense_feedback_beta": (1.0, 2.0, 4.0),
+                                             "dense_feedback_weight": (0.5, 0.7)})
+    log(f"  dense feedback grid: best on dev {dfb_rows[0]}")
 
     # ---- experiments
     exp_rows = []
@@ -808,6 +797,10 @@ def main() -> int:
     print(markdown_table(["docs", "terms", "weight", "dev nDCG@10"],
                          [[g["keyword_feedback_docs"], g["keyword_feedback_terms"], g["keyword_feedback_weight"],
                            g["dev_ndcg@10"]] for g in fb_rows[:5]]))
+    print("\n### Dense feedback grid on dev (top 5 of %d; opt-in, off by default)" % len(dfb_rows))
+    print(markdown_table(["docs", "beta", "weight", "dev nDCG@10"],
+                         [[g["dense_feedback_docs"], g["dense_feedback_beta"], g["dense_feedback_weight"],
+                           g["dev_ndcg@10"]] for g in dfb_rows[:5]]))
     target = 0.43
     print(f"\nciteline default test nDCG@10 = {default_test:.4f} (target ≥ {target}: "
           f"{'MET' if default_test >= target else 'MISSED'}); tuned = {tuned_test:.4f}; "
@@ -849,6 +842,7 @@ def main() -> int:
         "paired_vs_default_test": comparisons,
         "grid": {"seconds": round(t_grid, 1), "combos": grid_rows},
         "feedback_grid_dev": fb_rows,
+        "dense_feedback_grid_dev": dfb_rows,
         "per_query_ndcg10": {n: {q: round(v["ndcg@10"], 4) for q, v in s["per_query"].items()}
                              for n, s in systems.items()},
     }
