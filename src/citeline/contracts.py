@@ -291,6 +291,7 @@ class EvalRunRecord:
     summary: dict = field(default_factory=dict)
     error: str | None = None
     finished_at: str | None = None
+    owner: str | None = None  # while running: the process running it (host, pid, start time; JSON)
 
     def to_json(self) -> dict:
         return {"id": self.id, "tenant": self.tenant, "dataset": self.dataset_name, "dataset_hash": self.dataset_hash,

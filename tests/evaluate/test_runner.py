@@ -268,6 +268,10 @@ def test_a_killed_run_resumes_where_it_stopped(demo_data, subset):
     finally:
         con.close()
     assert 3 <= kept < 26
+    # nobody marked it: the dead owner process is noticed on read, in the list and the API's record
+    r = cli(demo_data, "eval", "list", "--json")
+    listed = {x["id"]: x for x in map(json.loads, r.stdout.splitlines())}[run_id]
+    assert listed["status"] == "interrupted" and f"pid {proc.pid}" in listed["error"], listed
     r = cli(demo_data, "eval", "run", str(subset), "--resume", run_id, "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["status"] == "done"
@@ -276,3 +280,36 @@ def test_a_killed_run_resumes_where_it_stopped(demo_data, subset):
         assert len(list(store.eval_results(run_id))) == 26
     finally:
         store.close()
+
+
+def test_a_run_owned_by_a_live_process_is_running_and_cannot_be_resumed_twice(env, subset, tmp_path):
+    """A second process owns a run; while it lives the run is running and a resume is refused; once it
+    is gone the run reads as interrupted and resumes."""
+    import subprocess
+    import sys
+
+    settings, store, svc = env
+    code = (
+        "import sys, time\n"
+        "from citeline.store import SqliteStore\n"
+        "s = SqliteStore(sys.argv[1])\n"
+        "r = s.create_eval_run(tenant=sys.argv[2], dataset_name='subset', dataset_hash=sys.argv[3],"
+        " config_hash=sys.argv[4], n_examples=26, created_at='2026-01-01T00:00:00Z')\n"
+        "s.close(); print(r.id, flush=True); time.sleep(60)\n"
+    )
+    ds = load_dataset(subset)
+    child = subprocess.Popen([sys.executable, "-c", code, str(settings.db_path), settings.tenant, ds.hash,
+                              settings.config_hash()], stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = child.stdout.readline().strip()
+        assert run_id.startswith("ev_")
+        assert store.get_eval_run(run_id).status == "running"
+        with pytest.raises(EvalError, match=f"still running \\(pid {child.pid} on "):
+            EvalRunner(settings, store, svc).run(ds, resume=run_id)
+    finally:
+        child.kill()
+        child.wait(30)
+    gone = store.get_eval_run(run_id)
+    assert gone.status == "interrupted" and f"pid {child.pid}" in gone.error
+    done = EvalRunner(settings, store, svc).run(ds, resume=run_id)
+    assert done.status == "done" and done.owner is None

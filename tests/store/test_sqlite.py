@@ -33,7 +33,7 @@ EXPECTED = {
     "uploads": {"id", "tenant", "key_id", "filename", "path", "size_bytes", "acl", "status", "document_id", "error",
                 "created_at", "updated_at"},
     "eval_runs": {"id", "tenant", "dataset_name", "dataset_hash", "config_hash", "label", "repeats", "n_examples",
-                  "status", "settings", "summary", "error", "created_at", "finished_at"},
+                  "status", "settings", "summary", "error", "created_at", "finished_at", "owner"},
     "eval_results": {"run_id", "example_id", "repeat", "output", "metrics", "created_at"},
     "eval_calibrations": {"id", "judge", "model", "n", "stats", "mapping", "trusted", "created_at"},
     "chunk_flags": {"chunk_id", "document_id", "rule", "score", "action", "detail", "created_at"},

@@ -23,6 +23,7 @@ from citeline.evaluate import stats
 from citeline.evaluate.dataset import Dataset, SourceResolver
 from citeline.evaluate.metrics import NOT_ANSWERED, decline_counts, default_metrics, higher_is_better
 from citeline.store.sql import now
+from citeline.store.sql_evals import owner_state
 
 
 @dataclass(slots=True)
@@ -216,5 +217,9 @@ class EvalRunner:
                             "resume with the same settings (or start a new run)")
         if run.status == "done":
             raise EvalError(f"run {resume} is already complete")
+        if run.status == "running":
+            state, where = owner_state(run.owner)
+            if state == "alive":
+                raise EvalError(f"run {resume} is still running ({where}): let it finish, or stop it and resume then")
         self.store.finish_eval_run(run.id, status="running", error=None)
         return run

@@ -258,4 +258,11 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX documents_index_gen ON documents (index_gen);
         """,
     ),
+    (
+        7,
+        "eval_runs.owner: the process running an evaluation, so a killed one reads as interrupted",
+        """
+        ALTER TABLE eval_runs ADD COLUMN owner TEXT;
+        """,
+    ),
 ]

@@ -1,27 +1,70 @@
 """Evaluation runs, their per-example results and judge calibrations, shared by the SQL stores.
 
 A run is written example by example as it goes, so a run that was stopped (a judge endpoint
-failing, Ctrl-C, a killed process) keeps what it did and resumes from there.
+failing, Ctrl-C, a killed process) keeps what it did and resumes from there. A running run records
+its owner (host, pid and the process's start time); a run whose owner on this host is gone (killed,
+out of memory, power cut) reads as ``interrupted`` with the reason, without anyone having to mark
+it. An owner on another host cannot be checked and stays ``running``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from collections.abc import Iterator, Sequence
+from functools import cache
 from typing import Any
+
+import psutil
 
 from citeline.contracts import EvalRunRecord
 
 _RUN_COLS = ("id, tenant, dataset_name, dataset_hash, config_hash, status, created_at, label, repeats, n_examples,"
-             " settings, summary, error, finished_at")
+             " settings, summary, error, finished_at, owner")
+
+
+@cache
+def _started(pid: int) -> float:
+    return round(psutil.Process(pid).create_time(), 2)
+
+
+def run_owner() -> str:
+    """This process, as an eval run's owner: host, pid and start time (a pid alone can be reused)."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())})
+
+
+def owner_state(owner: str | None) -> tuple[str, str]:
+    """("alive" | "gone" | "unknown", description) of an eval run's owner: alive or gone only when it
+    ran on this host; an owner elsewhere, or none recorded (runs from before migration 7), is unknown."""
+    try:
+        o = json.loads(owner or "")
+        host, pid, started = o["host"], int(o["pid"]), float(o["started"])
+    except (ValueError, TypeError, KeyError):
+        return "unknown", "no owner recorded"
+    where = f"pid {pid} on {host}"
+    if host != socket.gethostname():
+        return "unknown", where
+    try:
+        same = abs(round(psutil.Process(pid).create_time(), 2) - started) < 0.05
+    except psutil.NoSuchProcess:
+        same = False
+    except psutil.Error:  # exists, but not ours to inspect
+        same = True
+    return ("alive" if same else "gone"), where
 
 
 def _run(row: Sequence[Any]) -> EvalRunRecord:
+    status, error = row[5], row[12]
+    if status == "running":
+        state, where = owner_state(row[14])
+        if state == "gone":
+            status, error = "interrupted", f"the process that ran it ({where}) stopped before it finished"
     return EvalRunRecord(id=row[0], tenant=row[1], dataset_name=row[2], dataset_hash=row[3], config_hash=row[4],
-                         status=row[5], created_at=row[6], label=row[7], repeats=row[8], n_examples=row[9],
-                         settings=json.loads(row[10]), summary=json.loads(row[11]), error=row[12],
-                         finished_at=row[13])
+                         status=status, created_at=row[6], label=row[7], repeats=row[8], n_examples=row[9],
+                         settings=json.loads(row[10]), summary=json.loads(row[11]), error=error,
+                         finished_at=row[13], owner=row[14])
 
 
 class EvalMixin:
@@ -35,18 +78,19 @@ class EvalMixin:
                             created_at=created_at, label=label, repeats=repeats, n_examples=n_examples,
                             settings=settings or {})
         with self.transaction(bump=False):
-            self._exec(f"INSERT INTO eval_runs ({_RUN_COLS}) VALUES ({','.join('?' * 14)})",
+            self._exec(f"INSERT INTO eval_runs ({_RUN_COLS}) VALUES ({','.join('?' * 15)})",
                        (run.id, run.tenant, run.dataset_name, run.dataset_hash, run.config_hash, run.status,
                         run.created_at, run.label, run.repeats, run.n_examples, json.dumps(run.settings),
-                        "{}", None, None))
+                        "{}", None, None, run_owner()))
         return run
 
     def finish_eval_run(self, run_id: str, *, status: str, summary: dict | None = None, error: str | None = None,
                         finished_at: str | None = None) -> None:
+        """Set a run's status; ``running`` (a resume) makes this process its owner, any other status clears it."""
         with self.transaction(bump=False):
-            self._exec("UPDATE eval_runs SET status = ?, summary = COALESCE(?, summary), error = ?, finished_at = ?"
-                       " WHERE id = ?", (status, json.dumps(summary) if summary is not None else None, error,
-                                         finished_at, run_id))
+            self._exec("UPDATE eval_runs SET status = ?, summary = COALESCE(?, summary), error = ?, finished_at = ?,"
+                       " owner = ? WHERE id = ?", (status, json.dumps(summary) if summary is not None else None, error,
+                                                   finished_at, run_owner() if status == "running" else None, run_id))
 
     def get_eval_run(self, run_id: str, tenant: str | None = None) -> EvalRunRecord | None:
         sql, params = f"SELECT {_RUN_COLS} FROM eval_runs WHERE id = ?", [run_id]
