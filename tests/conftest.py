@@ -61,3 +61,14 @@ def demo_data(tmp_path_factory, embedder) -> Path:
     assert report.counts["failed"] == 0
     store.close()
     return data
+
+
+@pytest.fixture(scope="module")
+def stub():
+    """A local server speaking the OpenAI chat-completions protocol (streaming and errors included), one
+    per test module; tests script its replies with ``push`` / ``default`` and ``reset`` it."""
+    from tests.answer.openai_stub import OpenAIStub
+
+    s = OpenAIStub().start()
+    yield s
+    s.stop()

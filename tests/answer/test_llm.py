@@ -28,13 +28,6 @@ LOCKOUT_Q = "What happens if I mistype my SSO password too many times?"
 LOCKOUT = "After 10 failed sign-in attempts, the account is locked for 30 minutes"
 
 
-@pytest.fixture(scope="module")
-def stub():
-    s = OpenAIStub().start()
-    yield s
-    s.stop()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_stub(stub):
     stub.reset()

@@ -19,7 +19,7 @@ from citeline.evaluate.judges import CorrectnessJudge, FaithfulnessJudge, parse_
 from citeline.evaluate.runner import EvalRunner, load_run
 from citeline.models.openai_compat import OpenAICompatProvider
 from citeline.store import SqliteStore
-from tests.answer.openai_stub import OpenAIStub, completion, status
+from tests.answer.openai_stub import completion, status
 from tests.conftest import DEMO
 
 runner = CliRunner()
@@ -33,13 +33,6 @@ def subset(tmp_path_factory):
     path = tmp_path_factory.mktemp("ds") / "subset.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in keep))
     return path
-
-
-@pytest.fixture(scope="module")
-def stub():
-    s = OpenAIStub().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

@@ -10,18 +10,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from citeline.cli import app as cli_app
-from tests.answer.openai_stub import OpenAIStub, completion, sse, status
+from tests.answer.openai_stub import completion, sse, status
 from tests.server.conftest import auth
 
 Q = "How many days of paid vacation does every employee get?"
 ANSWER = "Every employee gets 25 days of paid vacation per year [{n}]."
-
-
-@pytest.fixture(scope="module")
-def stub():
-    s = OpenAIStub().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
