@@ -19,7 +19,7 @@ EXPECTED = {
     "pages": {"document_id", "page_no", "text", "blocks", "needs_ocr", "ocr"},
     "chunks": {"rowid", "id", "document_id", "ordinal", "page", "start_char", "end_char", "heading_path", "text",
                "text_hash"},
-    "embeddings": {"text_hash", "model", "dim", "vector"},
+    "embeddings": {"text_hash", "model", "dim", "vector", "gen"},
     "ingest_runs": {"id", "started_at", "finished_at", "status", "config_hash", "args", "counts"},
     "schema_migrations": {"version", "name", "applied_at"},
     "store_meta": {"key", "value"},

@@ -265,4 +265,12 @@ SQLITE_MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE eval_runs ADD COLUMN owner TEXT;
         """,
     ),
+    (
+        8,
+        "embeddings.gen: the store generation that added a vector, so the dense index refreshes by change",
+        """
+        ALTER TABLE embeddings ADD COLUMN gen INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX embeddings_gen ON embeddings (model, gen);
+        """,
+    ),
 ]

@@ -241,7 +241,8 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
     def put_embeddings(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         with self.transaction():
             self._conn.executemany(
-                self._sql("INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) VALUES (?,?,?,?)"),
+                self._sql("INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector, gen)"
+                          f" VALUES (?,?,?,?,{_NEXT_GEN})"),
                 [(h, model, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
             )
 
@@ -282,18 +283,44 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
         """Bumped by every write; readers use it to know when cached indexes are stale."""
         return self._exec("SELECT value FROM store_meta WHERE key = 'generation'").fetchone()[0]
 
-    def vector_rows(self, model: str) -> Iterator[tuple[str, str, int, bytes]]:
-        """(tenant, acl json, chunk rowid, float32 vector bytes) of searchable chunks, in no particular
-        order (sorting 1.5 KB rows in SQL made a temp B-tree of the whole matrix: minutes at 1M chunks)."""
-        cur = self._exec(
-            f"""SELECT d.tenant, d.acl, c.rowid, e.vector FROM chunks c
-                JOIN documents d ON d.id = c.document_id
-                JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
-                WHERE d.status IN ({",".join("?" * len(SEARCHABLE))})""",
-            (model, *SEARCHABLE),
-        )
-        while rows := cur.fetchmany(4096):
-            yield from rows
+    def vector_rows(self, model: str, *, documents: Sequence[str] | None = None,
+                    embedded_since: int | None = None) -> Iterator[tuple[str, str, int, bytes, str]]:
+        """(tenant, acl json, chunk rowid, float32 vector bytes, document id) of searchable chunks, in no
+        particular order (sorting 1.5 KB rows in SQL made a temp B-tree of the whole matrix: minutes at
+        1M chunks). ``documents``: only these documents' chunks; ``embedded_since``: only chunks whose
+        vector was added after that generation (what a dense index that saw it lacks)."""
+        status = f"d.status IN ({','.join('?' * len(SEARCHABLE))})"
+        if embedded_since is not None:
+            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM embeddings e
+                            JOIN chunks c ON c.text_hash = e.text_hash
+                            JOIN documents d ON d.id = c.document_id
+                            WHERE e.model = ? AND e.gen > ? AND {status}""", (model, embedded_since, *SEARCHABLE))]
+        elif documents is not None:
+            ids = list(documents)
+            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM chunks c
+                            JOIN documents d ON d.id = c.document_id
+                            JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
+                            WHERE d.id IN ({','.join('?' * len(part))}) AND {status}""", (model, *part, *SEARCHABLE))
+                       for part in (ids[i : i + 500] for i in range(0, len(ids), 500))]
+        else:
+            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM chunks c
+                            JOIN documents d ON d.id = c.document_id
+                            JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
+                            WHERE {status}""", (model, *SEARCHABLE))]
+        for sql, params in queries:
+            cur = self._exec(sql, params)
+            while rows := cur.fetchmany(4096):
+                yield from rows
+
+    def documents_written_since(self, generation: int) -> list[str]:
+        """Ids of the documents written (replaced, failed, ACL changed) after ``generation``."""
+        return [r[0] for r in self._exec("SELECT id FROM documents WHERE index_gen > ?", (generation,))]
+
+    def document_ids(self) -> list[str]:
+        return [r[0] for r in self._exec("SELECT id FROM documents")]
+
+    def document_count(self) -> int:
+        return self._exec("SELECT COUNT(*) FROM documents").fetchone()[0]
 
     def hits_by_rowid(self, rowids: Sequence[int], principal: Principal) -> dict[int, SearchHit]:
         """Chunks by rowid, re-checked against tenant and ACL in the query; unknown or forbidden ids are absent."""
