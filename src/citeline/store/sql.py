@@ -289,22 +289,20 @@ class SqlStore(AccessMixin, TraceMixin, EvalMixin, GuardMixin):
         particular order (sorting 1.5 KB rows in SQL made a temp B-tree of the whole matrix: minutes at
         1M chunks). ``documents``: only these documents' chunks; ``embedded_since``: only chunks whose
         vector was added after that generation (what a dense index that saw it lacks)."""
+        cols = "SELECT d.tenant, d.acl, c.rowid, e.vector, d.id"
         status = f"d.status IN ({','.join('?' * len(SEARCHABLE))})"
-        if embedded_since is not None:
-            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM embeddings e
-                            JOIN chunks c ON c.text_hash = e.text_hash
+        if embedded_since is not None:  # from the few new vectors out (index embeddings_gen)
+            queries = [(f"""{cols} FROM embeddings e JOIN chunks c ON c.text_hash = e.text_hash
                             JOIN documents d ON d.id = c.document_id
                             WHERE e.model = ? AND e.gen > ? AND {status}""", (model, embedded_since, *SEARCHABLE))]
-        elif documents is not None:
+        elif documents is not None:  # CROSS JOIN keeps this order: SQLite would walk every vector of the model
             ids = list(documents)
-            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM chunks c
-                            JOIN documents d ON d.id = c.document_id
-                            JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
+            queries = [(f"""{cols} FROM documents d CROSS JOIN chunks c ON c.document_id = d.id
+                            CROSS JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
                             WHERE d.id IN ({','.join('?' * len(part))}) AND {status}""", (model, *part, *SEARCHABLE))
                        for part in (ids[i : i + 500] for i in range(0, len(ids), 500))]
         else:
-            queries = [(f"""SELECT d.tenant, d.acl, c.rowid, e.vector, d.id FROM chunks c
-                            JOIN documents d ON d.id = c.document_id
+            queries = [(f"""{cols} FROM chunks c JOIN documents d ON d.id = c.document_id
                             JOIN embeddings e ON e.text_hash = c.text_hash AND e.model = ?
                             WHERE {status}""", (model, *SEARCHABLE))]
         for sql, params in queries:
