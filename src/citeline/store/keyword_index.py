@@ -63,11 +63,6 @@ def query_words(text: str, max_terms: int = 32) -> list[str]:
     return ([w for w in words if w not in STOPWORDS] or words)[:max_terms]
 
 
-def acl_term(groups: Sequence[str]) -> str:
-    """The one index term of a chunk's ACL: its distinct groups, sorted, as JSON."""
-    return json.dumps(sorted(set(groups)), separators=(",", ":"))
-
-
 def _tantivy():
     try:
         import tantivy
@@ -161,19 +156,15 @@ class _Writer:
     def __init__(self, tenant: _TenantIndex, threads: int):
         self.tenant = tenant
         self._tv = _tantivy()
-        self._acl_terms: dict[tuple[str, ...], str] = {}
         self._w = tenant.index.writer(heap_size=64_000_000 * max(threads, 1), num_threads=threads)
 
     def delete(self, doc_id: str) -> None:
         self._w.delete_documents_by_term("doc", doc_id)
 
-    def add(self, doc_id: str, groups: list[str], rowid: int, heading: str, text: str) -> None:
-        key = tuple(groups)
-        acl = self._acl_terms.get(key)
-        if acl is None:
-            acl = self._acl_terms[key] = acl_term(groups)
-            if acl not in self.tenant.acls:  # before the commit makes the chunk visible
-                self.tenant.acls = {**self.tenant.acls, acl: frozenset(groups)}
+    def add(self, doc_id: str, acl: str, rowid: int, heading: str, text: str) -> None:
+        """``acl``: the document's ACL as the store keeps it (sorted JSON list), indexed as one term."""
+        if acl not in self.tenant.acls:  # before the commit makes the chunk visible
+            self.tenant.acls = {**self.tenant.acls, acl: frozenset(json.loads(acl))}
         self._w.add_document(self._tv.Document(rowid=rowid, doc=doc_id, acl=acl, text=text, heading=heading))
 
     def __enter__(self) -> _Writer:
@@ -288,7 +279,7 @@ class KeywordIndex:
         self._docs = known
 
     def _rows(self, con: sqlite3.Connection, doc_ids: Sequence[str] | None):
-        """(tenant, document id, groups, chunk rowid, heading path, text) of searchable chunks."""
+        """(tenant, document id, ACL json, chunk rowid, heading path, text) of searchable chunks."""
         where, params = "", list(self._searchable)
         if doc_ids is not None:
             where = f" AND d.id IN ({','.join('?' * len(doc_ids))})"
@@ -299,13 +290,8 @@ class KeywordIndex:
                 WHERE d.status IN ({",".join("?" * len(self._searchable))}){where}""",
             params,
         )
-        acls: dict[str, list[str]] = {}
         while batch := cur.fetchmany(4096):
-            for tenant, doc_id, acl, rowid, heading, text in batch:
-                groups = acls.get(acl)
-                if groups is None:
-                    groups = acls[acl] = json.loads(acl)
-                yield tenant, doc_id, groups, rowid, heading, text
+            yield from batch
 
     def close(self) -> None:
         with self._lock:
