@@ -320,8 +320,8 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
     retriever.dense.refresh()
     out["dense_index_load_s"] = round(time.perf_counter() - t, 2)
     out["dense_rows"] = len(retriever.dense)
-    out["dense_blocks"] = len(retriever.dense._blocks)
-    out["dense_matrix_mb"] = round(retriever.dense._matrix.nbytes / 2**20, 1)
+    out["dense_blocks"] = len(retriever.dense._state.blocks)
+    out["dense_matrix_mb"] = round(retriever.dense._state.matrix.nbytes / 2**20, 1)
     gc.collect()
     out["rss_mb"]["after_dense_index"] = rss_mb()
     out["rss_mb"]["peak_after_dense_index"] = peak_rss_mb()
@@ -439,7 +439,7 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
                 got.append(len(approx & exact) / max(len(exact), 1))
             return {"k": k, "n": len(got), "mean": round(float(np.mean(got)), 4), "min": round(float(np.min(got)), 4)}
 
-        near = dense._matrix[rng.choice(len(dense), 100, replace=False)]
+        near = dense._state.matrix[rng.choice(len(dense), 100, replace=False)]
         near = near + rng.standard_normal(near.shape).astype(np.float32) * 0.05
         near /= np.linalg.norm(near, axis=1, keepdims=True)
         out["dense_sign_bit_recall_vs_exact"] = {
@@ -450,7 +450,7 @@ def measure(size: int, seed: int, n_queries: int, cold_queries: int, profile: bo
         }
         log(f"    sign-bit recall@{k} vs exact: {out['dense_sign_bit_recall_vs_exact']}")
         dense.exact_max = exact_max
-        dense._bits = np.zeros((0, 0), dtype=np.uint64)
+        dense._state.bits = np.zeros((0, 0), dtype=np.uint64)
     out["modes"] = modes
     out["rss_mb"]["end"] = rss_mb()
     out["rss_mb"]["peak"] = peak_rss_mb()

@@ -579,7 +579,7 @@ def experiments(bench: Bench, qids_all: list[str], best_retrieval: dict, index_k
     cache = WORK / f"cranfield-fp32-{index_key_}.npz"
     dense = bench.retriever.dense
     dense.refresh()
-    rowids = dense._rowids
+    rowids = dense._state.rowids
     if cache.is_file():
         z = np.load(cache)
         mat, qmat, qkeys = z["mat"], z["qmat"], list(z["qkeys"])
@@ -604,7 +604,7 @@ def experiments(bench: Bench, qids_all: list[str], best_retrieval: dict, index_k
         def embed(self, texts):
             return np.stack([qvec[t] for t in texts])
 
-    patches = [(dense, "_matrix", np.ascontiguousarray(mat, dtype=np.float32)),
+    patches = [(dense._state, "matrix", np.ascontiguousarray(mat, dtype=np.float32)),
                (dense, "refresh", lambda: None), (bench.retriever, "embedder", Fp32Queries())]
     for label, retr in (("dense", {"keyword_weight": 0.0, "dense_k": 100, "rerank": False}),
                         ("hybrid RRF", {"rerank": False})):

@@ -43,10 +43,11 @@ def test_sign_bit_path_finds_what_the_exact_scan_finds(vectors_store):
     exact.refresh()
     recalls = []
     for i in rng.choice(len(exact), 30, replace=False):  # queries near the data, as real questions are
-        q = exact._matrix[i] + 0.05 * rng.standard_normal(DIM).astype(np.float32)
+        q = exact._state.matrix[i] + 0.05 * rng.standard_normal(DIM).astype(np.float32)
         q /= np.linalg.norm(q)
         want, got = exact.search(q, p, 10), approx.search(q, p, 10)
-        assert len(approx._bits) == len(approx) and not len(exact._bits)  # the path under test really ran
+        # the path under test really ran
+        assert len(approx._state.bits) == len(approx) and not len(exact._state.bits)
         recalls.append(len({r for r, _ in want} & {r for r, _ in got}) / 10)
         by_row = dict(want)
         for rowid, score in got:  # scores are exact cosines, best first
@@ -59,11 +60,11 @@ def test_sign_bit_path_never_touches_unreadable_blocks(vectors_store):
     store, _ = vectors_store
     approx = _index(store, 1000)
     approx.refresh()
-    rows = dict(zip(approx._rowids.tolist(), range(len(approx))))
+    rows = dict(zip(approx._state.rowids.tolist(), range(len(approx))))
     readable = {r for r, _ in store._exec("SELECT c.rowid, 1 FROM chunks c JOIN documents d ON d.id = c.document_id"
                                           " WHERE d.tenant = 't1' AND d.acl = '[\"everyone\"]'")}
     for rowid in list(rows)[:50]:  # query with each vector itself: its own row is the best match if readable
-        q = approx._matrix[rows[rowid]]
+        q = approx._state.matrix[rows[rowid]]
         got = [r for r, _ in approx.search(q, Principal("t1", ("everyone",)), 20)]
         assert set(got) <= readable
         if rowid in readable:
@@ -84,11 +85,11 @@ def test_vectors_by_rowid_match_the_matrix_and_flag_missing_rows(vectors_store):
     store, rng = vectors_store
     index = _index(store, 10**9)
     index.refresh()
-    pick = [int(r) for r in rng.choice(index._rowids, 7, replace=False)]
+    pick = [int(r) for r in rng.choice(index._state.rowids, 7, replace=False)]
     vecs, found = index.vectors([*pick, 10**9])  # the last rowid does not exist
     assert found.tolist() == [True] * 7 + [False]
     for i, rowid in enumerate(pick):
-        assert np.array_equal(vecs[i], index._matrix[int(np.flatnonzero(index._rowids == rowid)[0])])
+        assert np.array_equal(vecs[i], index._state.matrix[int(np.flatnonzero(index._state.rowids == rowid)[0])])
     assert not vecs[-1].any()
     assert index.vectors([])[0].shape == (0, DIM)
 
@@ -190,5 +191,5 @@ def test_a_big_change_loads_everything_again(settings):
         store.touch_document(doc.id, mtime=None, size=None, acl=["eng"], run_id="r")
     index.refresh()
     assert loads == [1]
-    assert sum(b.end - b.start for b in index._blocks if b.acl == '["eng"]') == 400
+    assert sum(b.end - b.start for b in index._state.blocks if b.acl == '["eng"]') == 400
     store.close()

@@ -97,31 +97,6 @@ class DenseIndex:
     def __len__(self) -> int:
         return len(self._state.rowids)
 
-    # the current state's parts, for benchmarks and tests (searches read self._state once)
-    @property
-    def _matrix(self) -> np.ndarray:
-        return self._state.matrix
-
-    @_matrix.setter
-    def _matrix(self, value: np.ndarray) -> None:
-        self._state.matrix = value
-
-    @property
-    def _rowids(self) -> np.ndarray:
-        return self._state.rowids
-
-    @property
-    def _blocks(self) -> list[_Block]:
-        return self._state.blocks
-
-    @property
-    def _bits(self) -> np.ndarray:
-        return self._state.bits
-
-    @_bits.setter
-    def _bits(self, value: np.ndarray) -> None:
-        self._state.bits = value
-
     def refresh(self) -> None:
         gen = self.store.generation()
         if gen == self._generation:
